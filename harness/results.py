@@ -1,0 +1,163 @@
+"""The run record: build it, validate it, write it atomically, load it back (versions checked)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness import schema
+from harness.errors import ExitCode, HarnessError
+
+DEFAULT_OUT = Path("results/runs")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_run_id(model: str) -> str:
+    """Unique across processes and machines: time, model and random bits."""
+    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{model}-{secrets.token_hex(4)}"
+
+
+def finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def dumps(doc: Any) -> str:
+    """Deterministic JSON: sorted keys, 2-space indent, UTF-8, trailing newline, no NaN."""
+    return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_json_atomic(path: Path, doc: Any) -> Path:
+    """Write to a temp file in the same folder, fsync, then rename: never half a file."""
+    path = Path(path)
+    text = dumps(doc)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise HarnessError(f"{path.parent}: cannot write results here ({e.strerror})", ExitCode.ENVIRONMENT) from e
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise HarnessError(f"{path}: write failed ({e.strerror}); nothing was changed", ExitCode.ENVIRONMENT) from e
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before a long run, not after it, when results could not be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as e:
+        raise HarnessError(f"{folder}: output folder is not writable ({e.strerror})", ExitCode.ENVIRONMENT) from e
+
+
+def write_validated(path: Path, doc: dict[str, Any], kind: str) -> Path:
+    schema.check(doc, kind, str(path))
+    return write_json_atomic(path, doc)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise HarnessError(f"{path}: no such file") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise HarnessError(f"{path}: cannot read ({e.__class__.__name__})") from e
+    if not text.strip():
+        raise HarnessError(f"{path}: file is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise HarnessError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from e
+
+
+# migrations[v] turns a version-v document into version v+1
+MIGRATIONS: dict[int, Any] = {}
+
+
+def upgrade(doc: Any, origin: str) -> Any:
+    """Reject newer documents; migrate older ones one version at a time."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("schema_version"), int):
+        raise HarnessError(f"{origin}: not an mnist-bench document (no integer schema_version)")
+    version = doc["schema_version"]
+    if version > schema.SCHEMA_VERSION:
+        raise HarnessError(f"{origin}: schema_version {version} is newer than this mnist-bench understands "
+                           f"({schema.SCHEMA_VERSION}); upgrade mnist-bench")
+    while version < schema.SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise HarnessError(f"{origin}: schema_version {version} is too old to migrate")
+        doc = MIGRATIONS[version](doc)
+        version = doc["schema_version"]
+    return doc
+
+
+def load(path: Path, kind: str | None = None) -> dict[str, Any]:
+    """Read, version-check and validate a harness JSON file; `kind` None accepts any kind."""
+    doc = upgrade(read_json(path), str(path))
+    actual = doc.get("kind")
+    if actual not in schema.KINDS:
+        raise HarnessError(f"{path}: unknown document kind {actual!r}")
+    if kind is not None and actual != kind:
+        raise HarnessError(f"{path}: is a {actual} file, expected a {kind} file")
+    schema.check(doc, actual, str(path))
+    return doc
+
+
+def status_of(accuracy: float | None, target: float, diverged: bool) -> str:
+    if diverged:
+        return "diverged"
+    return "ok" if accuracy is not None and accuracy >= target else "target_missed"
+
+
+def make_record(*, run_id: str, spec_json: dict[str, Any], output, device: dict[str, Any],
+                environment: dict[str, Any], dataset: dict[str, Any], started_at: str,
+                data_load_s: float, wall_s: float, warmup_steps: int, suite: dict[str, str] | None = None,
+                ) -> dict[str, Any]:
+    """The versioned run record from a spec and a `train.RunOutput`."""
+    from harness.train import percentile_summary
+
+    steady = percentile_summary(output.step_times[warmup_steps:])
+    reached = output.first_eval_reaching(output.target)
+    record = {
+        "schema_version": schema.SCHEMA_VERSION, "kind": "run", "run_id": run_id,
+        "started_at": started_at, "finished_at": utc_now(), "model": spec_json["model"], "config": spec_json,
+        "device": device, "environment": environment, "dataset": dataset,
+        "metrics": {
+            "accuracy": output.accuracy, "final_loss": finite_or_none(output.final_loss),
+            "loss_curve": [[int(s), finite_or_none(v)] for s, v in output.loss_curve],
+            "evals": [[int(s), a, t] for s, a, t in output.evals], "steps_done": output.steps_done,
+            "steps_to_target": int(reached[0]) if reached else None,
+            "time_to_target_s": reached[2] if reached else None,
+            "weights_sha256": output.weights_sha256,
+        },
+        "timings": {
+            "data_load_s": data_load_s, "compile_s": output.compile_s, "warmup_steps": warmup_steps,
+            "step_time_s": steady,
+            "samples_per_s": spec_json["batch_size"] / steady["median"] if steady else None,
+            "eval_s": output.eval_s, "train_s": output.train_s, "wall_s": wall_s,
+        },
+        "target": {"accuracy": output.target,
+                   "met": output.accuracy is not None and output.accuracy >= output.target},
+        "status": status_of(output.accuracy, output.target, output.diverged),
+    }
+    if suite is not None:
+        record["suite"] = suite
+    return record

@@ -1,0 +1,217 @@
+"""One fixed-seed training run: seeded init and batch order, a jitted step, evaluation, timings.
+
+The seed fixes the weight init (tinygrad's RNG) and the batch order (NumPy's PCG64 over epoch
+permutations), so the same spec on the same device and software gives bit-identical results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.data import Mnist
+from harness.errors import ExitCode, HarnessError
+from harness.models import build, model_config
+
+MEAN, STD = 0.1307, 0.3081
+WARMUP_STEPS = 2  # TinyJit runs the first call eagerly and captures on the second
+OPTIMIZERS = ("adam",)
+TARGETS = {"mlp": 95.0, "cnn": 98.0}
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "mlp": {"lr": 0.002, "batch_size": 128, "steps": 300, "eval_every": 50},
+    "cnn": {"lr": 0.002, "batch_size": 128, "steps": 150, "eval_every": 50},
+}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that decides what a run computes (device aside, not how fast)."""
+
+    model: str
+    lr: float
+    batch_size: int
+    steps: int
+    seed: int = 0
+    optimizer: str = "adam"
+    model_config: dict[str, Any] = field(default_factory=dict)
+    eval_every: int = 0  # 0: only at the end
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        check_spec(self)
+
+    @classmethod
+    def defaults(cls, model: str, **overrides: Any) -> RunSpec:
+        """The model's default spec, with any non-None override applied."""
+        if model not in DEFAULTS:
+            model_config(model)  # raises the unknown-model error
+        values = {**DEFAULTS[model], **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(model=model, **values)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["model_config"] = model_config(self.model, self.model_config)
+        return out
+
+
+def check_spec(spec: RunSpec) -> None:
+    model_config(spec.model, spec.model_config)
+    if not (isinstance(spec.lr, int | float) and math.isfinite(spec.lr) and spec.lr > 0):
+        raise HarnessError(f"learning rate must be a positive finite number, got {spec.lr}")
+    if not 1 <= spec.batch_size <= 60000:
+        raise HarnessError(f"batch size must be between 1 and 60000, got {spec.batch_size}")
+    if spec.steps < 1:
+        raise HarnessError(f"steps must be at least 1, got {spec.steps}")
+    if spec.eval_every < 0 or spec.log_every < 1:
+        raise HarnessError("eval_every must be >= 0 and log_every >= 1")
+    if spec.seed < 0:
+        raise HarnessError(f"seed must be >= 0, got {spec.seed}")
+    if spec.optimizer not in OPTIMIZERS:
+        raise HarnessError(f"unknown optimizer {spec.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+
+
+@dataclass
+class RunOutput:
+    """What a run measured; `results.make_record` turns it into the versioned JSON record."""
+
+    accuracy: float | None
+    final_loss: float | None
+    diverged: bool
+    loss_curve: list[list[float]]
+    evals: list[list[float]]
+    step_times: list[float]
+    compile_s: float
+    eval_s: float
+    train_s: float
+    weights_sha256: str | None
+    target: float
+    steps_done: int
+
+    def first_eval_reaching(self, target: float) -> list[float] | None:
+        return next((e for e in self.evals if e[1] >= target), None)
+
+
+def batch_order(seed: int, n_train: int, batch_size: int, steps: int) -> np.ndarray:
+    """steps x batch_size indices: consecutive seeded permutations of the training set."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    need = steps * batch_size
+    epochs = -(-need // n_train)
+    order = np.concatenate([rng.permutation(n_train) for _ in range(epochs)])[:need]
+    return order.astype(np.int32).reshape(steps, batch_size)
+
+
+def normalize(x):
+    return (x.float() / 255.0 - MEAN) / STD
+
+
+def eval_batch_size(n_test: int, cap: int = 1000) -> int:
+    """The largest divisor of n_test up to cap, so every eval batch has one shape (one JIT)."""
+    return next(b for b in range(min(cap, n_test), 0, -1) if n_test % b == 0)
+
+
+def weights_sha256(model) -> str:
+    from tinygrad.nn.state import get_state_dict
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(get_state_dict(model).items()):
+        digest.update(name.encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
+class Trainer:
+    """Data on the device, the model, a jitted train step and a jitted eval step."""
+
+    def __init__(self, spec: RunSpec, data: Mnist, device: str):
+        from tinygrad import Tensor, TinyJit, nn
+
+        self.spec, self.device = spec, device
+        Tensor.manual_seed(spec.seed)
+        self.model = build(spec.model, spec.model_config)
+        self.x_train = Tensor(data.x_train.reshape(-1, 1, 28, 28), device=device).realize()
+        self.y_train = Tensor(data.y_train.astype(np.int32), device=device).realize()
+        b = eval_batch_size(len(data.y_test))
+        self.test_batches = [
+            (Tensor(data.x_test[i:i + b].reshape(-1, 1, 28, 28), device=device).realize(),
+             Tensor(data.y_test[i:i + b].astype(np.int32), device=device).realize())
+            for i in range(0, len(data.y_test), b)]
+        self.n_test = len(data.y_test)
+        self.optimizer = nn.optim.Adam(nn.state.get_parameters(self.model), lr=spec.lr)
+        self.train_step = TinyJit(self._train_step)
+        self.correct = TinyJit(self._correct)
+
+    def _train_step(self, idx):
+        from tinygrad import Context
+
+        with Context(TRAINING=1):
+            self.optimizer.zero_grad()
+            logits = self.model(normalize(self.x_train[idx]))
+            loss = logits.sparse_categorical_crossentropy(self.y_train[idx]).backward()
+            self.optimizer.step()
+            return loss.realize()
+
+    def _correct(self, x, y):
+        return (self.model(normalize(x)).argmax(axis=1) == y).sum().realize()
+
+    def step(self, indices: np.ndarray) -> float:
+        from tinygrad import Tensor
+
+        return self.train_step(Tensor(indices, device=self.device)).item()
+
+    def accuracy(self) -> float:
+        correct = sum(int(self.correct(x, y).item()) for x, y in self.test_batches)
+        return 100.0 * correct / self.n_test
+
+
+def train(spec: RunSpec, data: Mnist, device: str, target: float,
+          progress: Callable[[int, float], None] | None = None) -> RunOutput:
+    """Run `spec` on `device`; stops early (diverged) if the loss stops being finite."""
+    trainer = Trainer(spec, data, device)
+    order = batch_order(spec.seed, len(data.y_train), spec.batch_size, spec.steps)
+    step_times: list[float] = []
+    loss_curve: list[list[float]] = []
+    evals: list[list[float]] = []
+    eval_s = 0.0
+    loss = float("nan")
+    for step in range(1, spec.steps + 1):
+        t0 = time.perf_counter()
+        loss = trainer.step(order[step - 1])  # .item() synchronises the device
+        step_times.append(time.perf_counter() - t0)
+        if step % spec.log_every == 0 or step == spec.steps or not math.isfinite(loss):
+            loss_curve.append([step, loss])
+        if progress:
+            progress(step, loss)
+        if not math.isfinite(loss):
+            break
+        if step == spec.steps or (spec.eval_every and step % spec.eval_every == 0):
+            t0 = time.perf_counter()
+            evals.append([step, trainer.accuracy(), sum(step_times)])
+            eval_s += time.perf_counter() - t0
+    diverged = not math.isfinite(loss)
+    return RunOutput(
+        accuracy=None if diverged else evals[-1][1],
+        final_loss=loss if not diverged else None,
+        diverged=diverged, loss_curve=loss_curve, evals=evals, step_times=step_times,
+        compile_s=sum(step_times[:WARMUP_STEPS]), eval_s=eval_s, train_s=sum(step_times),
+        weights_sha256=None if diverged else weights_sha256(trainer.model),
+        target=target, steps_done=len(step_times))
+
+
+def percentile_summary(values: list[float]) -> dict[str, float | int] | None:
+    if not values:
+        return None
+    arr = np.asarray(values)
+    return {"median": float(np.median(arr)), "p10": float(np.percentile(arr, 10)),
+            "p90": float(np.percentile(arr, 90)), "mean": float(arr.mean()),
+            "min": float(arr.min()), "max": float(arr.max()), "n": len(values)}
+
+
+def check_finite_loss(output: RunOutput) -> None:
+    if output.diverged:
+        raise HarnessError("training diverged: the loss became NaN or infinite", ExitCode.DIVERGED)
