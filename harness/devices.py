@@ -24,8 +24,10 @@ def clang_problem() -> str | None:
     """Why tinygrad's CPU backend cannot compile here, or None."""
     cc = os.environ.get("CC", "clang")
     if shutil.which(cc) is None:
-        return (f"`{cc}` is not on PATH: tinygrad's CPU backend compiles its kernels with clang; "
-                "install it (e.g. `apt-get install clang`) or point CC at a clang binary")
+        return (
+            f"`{cc}` is not on PATH: tinygrad's CPU backend compiles its kernels with clang; "
+            "install it (e.g. `apt-get install clang`) or point CC at a clang binary"
+        )
     return None
 
 
@@ -36,9 +38,12 @@ def describe(name: str) -> DeviceInfo:
     renderer = getattr(dev, "renderer", None)
     compiler = getattr(dev, "compiler", None)
     target = getattr(renderer, "target", None)
-    return DeviceInfo(name=dev.device, renderer=type(renderer).__name__,
-                      compiler=type(compiler).__name__ if compiler is not None else None,
-                      arch=str(target) if target is not None else None)
+    return DeviceInfo(
+        name=dev.device,
+        renderer=type(renderer).__name__,
+        compiler=type(compiler).__name__ if compiler is not None else None,
+        arch=str(target) if target is not None else None,
+    )
 
 
 def usable() -> list[DeviceInfo]:
@@ -68,5 +73,7 @@ def resolve(name: str | None) -> DeviceInfo:
         names = ", ".join(d.name for d in usable()) or "none"
         if isinstance(e, ModuleNotFoundError):  # no tinygrad runtime of that name
             raise HarnessError(f"unknown device {name!r}; usable devices: {names}") from e
-        raise HarnessError(f"device {name!r} is not usable here ({e.__class__.__name__}); "
-                           f"usable devices: {names}", ExitCode.ENVIRONMENT) from e
+        raise HarnessError(
+            f"device {name!r} is not usable here ({e.__class__.__name__}); usable devices: {names}",
+            ExitCode.ENVIRONMENT,
+        ) from e

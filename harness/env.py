@@ -11,16 +11,37 @@ from pathlib import Path
 from typing import Any
 
 # tinygrad settings that change numerics or speed; recorded whenever they are set
-TINYGRAD_ENV_VARS = ("DEV", "JIT", "BEAM", "NOOPT", "CACHELEVEL", "CACHEDB", "IGNORE_BEAM_CACHE", "CCACHE",
-                     "NUM_CPU_THREADS", "WINO", "FUSE_OPTIM", "SPLIT_REDUCEOP", "DEFAULT_FLOAT", "TC",
-                     "TRANSCENDENTAL", "CC", "DEBUG", "FLOAT16", "IMAGE")
+TINYGRAD_ENV_VARS = (
+    "DEV",
+    "JIT",
+    "BEAM",
+    "NOOPT",
+    "CACHELEVEL",
+    "CACHEDB",
+    "IGNORE_BEAM_CACHE",
+    "CCACHE",
+    "NUM_CPU_THREADS",
+    "WINO",
+    "FUSE_OPTIM",
+    "SPLIT_REDUCEOP",
+    "DEFAULT_FLOAT",
+    "TC",
+    "TRANSCENDENTAL",
+    "CC",
+    "DEBUG",
+    "FLOAT16",
+    "IMAGE",
+)
 # settings under which two runs of the same spec are not known to give bit-identical numbers
 NONDETERMINISTIC_IF_SET = {"BEAM": "BEAM picks kernels by timing, so the float rounding can differ run to run"}
 
 
 def collect_python() -> dict[str, str]:
-    return {"version": platform.python_version(), "implementation": platform.python_implementation(),
-            "executable": sys.executable}
+    return {
+        "version": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+    }
 
 
 def _version(package: str) -> str | None:
@@ -84,13 +105,19 @@ def collect_tinygrad_env() -> dict[str, str]:
 
 
 def determinism(tinygrad_env: dict[str, str]) -> dict[str, Any]:
-    reasons = [why for name, why in NONDETERMINISTIC_IF_SET.items()
-               if tinygrad_env.get(name, "0") not in ("", "0")]
+    reasons = [why for name, why in NONDETERMINISTIC_IF_SET.items() if tinygrad_env.get(name, "0") not in ("", "0")]
     return {"known_deterministic": not reasons, "reasons": reasons}
 
 
 def fingerprint() -> dict[str, Any]:
     tinygrad_env = collect_tinygrad_env()
-    return {"python": collect_python(), "packages": collect_packages(), "os": collect_os(),
-            "cpu": collect_cpu(), "gpu": collect_gpu(), "git": collect_git(),
-            "tinygrad_env": tinygrad_env, "determinism": determinism(tinygrad_env)}
+    return {
+        "python": collect_python(),
+        "packages": collect_packages(),
+        "os": collect_os(),
+        "cpu": collect_cpu(),
+        "gpu": collect_gpu(),
+        "git": collect_git(),
+        "tinygrad_env": tinygrad_env,
+        "determinism": determinism(tinygrad_env),
+    }

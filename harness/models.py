@@ -6,6 +6,7 @@ compare with tinygrad's own CI.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -54,8 +55,13 @@ def _cnn_output_size(kernels: list[int]) -> int:
 def activation_fn(name: str) -> Callable:
     from tinygrad import Tensor
 
-    return {"relu": Tensor.relu, "tanh": Tensor.tanh, "leaky_relu": Tensor.leaky_relu,
-            "gelu": Tensor.gelu, "silu": Tensor.silu}[name]
+    return {
+        "relu": Tensor.relu,
+        "tanh": Tensor.tanh,
+        "leaky_relu": Tensor.leaky_relu,
+        "gelu": Tensor.gelu,
+        "silu": Tensor.silu,
+    }[name]
 
 
 class MLP:
@@ -66,7 +72,7 @@ class MLP:
 
         sizes = [IMAGE_SIZE * IMAGE_SIZE, *hidden]
         self.layers: list[Callable] = [lambda x: x.flatten(1)]
-        for n_in, n_out in zip(sizes, sizes[1:], strict=False):
+        for n_in, n_out in itertools.pairwise(sizes):
             self.layers += [nn.Linear(n_in, n_out), activation_fn(activation)]
         self.layers.append(nn.Linear(sizes[-1], N_CLASSES))
 
@@ -106,7 +112,7 @@ def forward_flops(model: str, config: dict[str, Any]) -> int:
     config = model_config(model, config)
     if model == "mlp":
         sizes = [IMAGE_SIZE * IMAGE_SIZE, *config["hidden"], N_CLASSES]
-        return sum(2 * a * b for a, b in zip(sizes, sizes[1:], strict=False))
+        return sum(2 * a * b for a, b in itertools.pairwise(sizes))
     flops, size, c_in = 0, IMAGE_SIZE, 1
     for c, k in zip(config["channels"], config["kernels"], strict=True):
         for cin in (c_in, c):

@@ -99,8 +99,10 @@ def upgrade(doc: Any, origin: str) -> Any:
         raise HarnessError(f"{origin}: not an mnist-bench document (no integer schema_version)")
     version = doc["schema_version"]
     if version > schema.SCHEMA_VERSION:
-        raise HarnessError(f"{origin}: schema_version {version} is newer than this mnist-bench understands "
-                           f"({schema.SCHEMA_VERSION}); upgrade mnist-bench")
+        raise HarnessError(
+            f"{origin}: schema_version {version} is newer than this mnist-bench understands "
+            f"({schema.SCHEMA_VERSION}); upgrade mnist-bench"
+        )
     while version < schema.SCHEMA_VERSION:
         if version not in MIGRATIONS:
             raise HarnessError(f"{origin}: schema_version {version} is too old to migrate")
@@ -127,37 +129,79 @@ def status_of(accuracy: float | None, target: float, diverged: bool) -> str:
     return "ok" if accuracy is not None and accuracy >= target else "target_missed"
 
 
-def make_record(*, run_id: str, spec_json: dict[str, Any], output, device: dict[str, Any],
-                environment: dict[str, Any], dataset: dict[str, Any], started_at: str,
-                data_load_s: float, wall_s: float, warmup_steps: int, suite: dict[str, str] | None = None,
-                ) -> dict[str, Any]:
+def make_record(
+    *,
+    run_id: str,
+    spec_json: dict[str, Any],
+    output,
+    device: dict[str, Any],
+    environment: dict[str, Any],
+    dataset: dict[str, Any],
+    started_at: str,
+    data_load_s: float,
+    wall_s: float,
+    warmup_steps: int,
+    suite: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The versioned run record from a spec and a `train.RunOutput`."""
     from harness.train import percentile_summary
 
     steady = percentile_summary(output.step_times[warmup_steps:])
     reached = output.first_eval_reaching(output.target)
     record = {
-        "schema_version": schema.SCHEMA_VERSION, "kind": "run", "run_id": run_id,
-        "started_at": started_at, "finished_at": utc_now(), "model": spec_json["model"], "config": spec_json,
-        "device": device, "environment": environment, "dataset": dataset,
+        "schema_version": schema.SCHEMA_VERSION,
+        "kind": "run",
+        "run_id": run_id,
+        "started_at": started_at,
+        "finished_at": utc_now(),
+        "model": spec_json["model"],
+        "config": spec_json,
+        "device": device,
+        "environment": environment,
+        "dataset": dataset,
         "metrics": {
-            "accuracy": output.accuracy, "final_loss": finite_or_none(output.final_loss),
+            "accuracy": output.accuracy,
+            "final_loss": finite_or_none(output.final_loss),
             "loss_curve": [[int(s), finite_or_none(v)] for s, v in output.loss_curve],
-            "evals": [[int(s), a, t] for s, a, t in output.evals], "steps_done": output.steps_done,
+            "evals": [[int(s), a, t] for s, a, t in output.evals],
+            "steps_done": output.steps_done,
             "steps_to_target": int(reached[0]) if reached else None,
             "time_to_target_s": reached[2] if reached else None,
             "weights_sha256": output.weights_sha256,
         },
         "timings": {
-            "data_load_s": data_load_s, "compile_s": output.compile_s, "warmup_steps": warmup_steps,
+            "data_load_s": data_load_s,
+            "compile_s": output.compile_s,
+            "warmup_steps": warmup_steps,
             "step_time_s": steady,
             "samples_per_s": spec_json["batch_size"] / steady["median"] if steady else None,
-            "eval_s": output.eval_s, "train_s": output.train_s, "wall_s": wall_s,
+            "eval_s": output.eval_s,
+            "train_s": output.train_s,
+            "wall_s": wall_s,
         },
-        "target": {"accuracy": output.target,
-                   "met": output.accuracy is not None and output.accuracy >= output.target},
+        "target": {"accuracy": output.target, "met": output.accuracy is not None and output.accuracy >= output.target},
         "status": status_of(output.accuracy, output.target, output.diverged),
     }
     if suite is not None:
         record["suite"] = suite
     return record
+
+
+def problems(path: Path) -> list[str]:
+    """Everything wrong with a harness JSON file (empty when it is valid), for `mnist-bench validate`."""
+    try:
+        doc = upgrade(read_json(path), str(path))
+    except HarnessError as e:
+        return [e.message]
+    kind = doc.get("kind")
+    if kind not in schema.KINDS:
+        return [f"$.kind: unknown document kind {kind!r}; expected one of {', '.join(schema.KINDS)}"]
+    return schema.errors(doc, kind)
+
+
+def exit_code(record: dict[str, Any], *, assert_target: bool = True) -> ExitCode:
+    if record["status"] == "diverged":
+        return ExitCode.DIVERGED
+    if record["status"] == "target_missed" and assert_target:
+        return ExitCode.TARGET_MISSED
+    return ExitCode.OK

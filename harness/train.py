@@ -138,9 +138,12 @@ class Trainer:
         self.y_train = Tensor(data.y_train.astype(np.int32), device=device).realize()
         b = eval_batch_size(len(data.y_test))
         self.test_batches = [
-            (Tensor(data.x_test[i:i + b].reshape(-1, 1, 28, 28), device=device).realize(),
-             Tensor(data.y_test[i:i + b].astype(np.int32), device=device).realize())
-            for i in range(0, len(data.y_test), b)]
+            (
+                Tensor(data.x_test[i : i + b].reshape(-1, 1, 28, 28), device=device).realize(),
+                Tensor(data.y_test[i : i + b].astype(np.int32), device=device).realize(),
+            )
+            for i in range(0, len(data.y_test), b)
+        ]
         self.n_test = len(data.y_test)
         self.optimizer = nn.optim.Adam(nn.state.get_parameters(self.model), lr=spec.lr)
         self.train_step = TinyJit(self._train_step)
@@ -169,8 +172,9 @@ class Trainer:
         return 100.0 * correct / self.n_test
 
 
-def train(spec: RunSpec, data: Mnist, device: str, target: float,
-          progress: Callable[[int, float], None] | None = None) -> RunOutput:
+def train(
+    spec: RunSpec, data: Mnist, device: str, target: float, progress: Callable[[int, float], None] | None = None
+) -> RunOutput:
     """Run `spec` on `device`; stops early (diverged) if the loss stops being finite."""
     trainer = Trainer(spec, data, device)
     order = batch_order(spec.seed, len(data.y_train), spec.batch_size, spec.steps)
@@ -197,19 +201,32 @@ def train(spec: RunSpec, data: Mnist, device: str, target: float,
     return RunOutput(
         accuracy=None if diverged else evals[-1][1],
         final_loss=loss if not diverged else None,
-        diverged=diverged, loss_curve=loss_curve, evals=evals, step_times=step_times,
-        compile_s=sum(step_times[:WARMUP_STEPS]), eval_s=eval_s, train_s=sum(step_times),
+        diverged=diverged,
+        loss_curve=loss_curve,
+        evals=evals,
+        step_times=step_times,
+        compile_s=sum(step_times[:WARMUP_STEPS]),
+        eval_s=eval_s,
+        train_s=sum(step_times),
         weights_sha256=None if diverged else weights_sha256(trainer.model),
-        target=target, steps_done=len(step_times))
+        target=target,
+        steps_done=len(step_times),
+    )
 
 
 def percentile_summary(values: list[float]) -> dict[str, float | int] | None:
     if not values:
         return None
     arr = np.asarray(values)
-    return {"median": float(np.median(arr)), "p10": float(np.percentile(arr, 10)),
-            "p90": float(np.percentile(arr, 90)), "mean": float(arr.mean()),
-            "min": float(arr.min()), "max": float(arr.max()), "n": len(values)}
+    return {
+        "median": float(np.median(arr)),
+        "p10": float(np.percentile(arr, 10)),
+        "p90": float(np.percentile(arr, 90)),
+        "mean": float(arr.mean()),
+        "min": float(arr.min()),
+        "max": float(arr.max()),
+        "n": len(values),
+    }
 
 
 def check_finite_loss(output: RunOutput) -> None:

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import data as mnist_data
+
+
+@pytest.fixture(scope="session")
+def mnist() -> mnist_data.Mnist:
+    """The real, verified dataset (fetched into the cache on first use)."""
+    return mnist_data.load()
+
+
+@pytest.fixture(scope="session")
+def small(mnist) -> mnist_data.Mnist:
+    """A slice small enough for few-step training tests."""
+    return mnist.subset(2048, 500)
+
+
+@pytest.fixture
+def data_copy(tmp_path, mnist) -> Path:
+    """A private copy of the four raw IDX files, safe to corrupt."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    source = mnist_data.cache_dir()
+    for spec in mnist_data.SPECS:
+        shutil.copyfile(mnist_data.find_file(source, spec), folder / spec.name)
+    return folder

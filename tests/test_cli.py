@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+
+TINY = ["--steps", "3", "--bs", "16", "--log-every", "1"]
+
+
+def invoke(*args, env=None):
+    result = CliRunner().invoke(cli, list(args), env=env)
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_help_lists_commands_and_exit_codes():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for word in ("cnn", "mlp", "data", "devices", "validate", "130 interrupted"):
+        assert word in result.output
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--lr", "nan"], 2, "learning rate must be a positive finite number"),
+        (["--lr", "-0.1"], 2, "learning rate"),
+        (["--bs", "0"], 2, "batch size must be between 1 and 60000"),
+        (["--bs", "60001"], 2, "batch size"),
+        (["--steps", "0"], 2, "steps must be at least 1"),
+        (["--device", "NOPE"], 2, "unknown device 'NOPE'; usable devices: CPU"),
+        (["--bs", "many"], 2, "Invalid value for '--bs'"),
+    ],
+)
+def test_bad_options_give_one_line_and_exit_code(args, code, message, tmp_path):
+    result = invoke("mlp", *args, "--out", str(tmp_path))
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_env_vars_are_read_and_options_win(tmp_path):
+    result = invoke("mlp", "--steps", "0", "--out", str(tmp_path), env={"STEPS": "5", "BS": "0"})
+    assert "batch size" in result.output  # BS from the environment was used
+    result = invoke("mlp", "--bs", "16", "--steps", "0", "--out", str(tmp_path), env={"BS": "0"})
+    assert "steps must be at least 1" in result.output  # --bs won over BS
+
+
+def test_missing_clang_is_said_plainly(tmp_path):
+    result = invoke("cnn", "--out", str(tmp_path), env={"CC": "no-such-clang"})
+    assert result.exit_code == 4
+    assert "`no-such-clang` is not on PATH" in result.output and "install it" in result.output
+
+
+def test_unwritable_out_fails_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = invoke("mlp", *TINY, "--out", str(blocker / "sub"))
+    assert result.exit_code == 4 and "not writable" in result.output
+
+
+def test_corrupt_data_is_refused(data_copy, tmp_path):
+    path = data_copy / "t10k-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes()[:-10])
+    result = invoke("mlp", *TINY, "--data-dir", str(data_copy), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 3 and "SHA-256 mismatch" in result.output
+    verify = invoke("data", "verify", "--data-dir", str(data_copy))
+    assert verify.exit_code == 3 and "t10k-labels-idx1-ubyte: SHA-256 mismatch" in verify.output
+
+
+def test_tiny_run_writes_a_valid_result_and_exit_codes(tmp_path):
+    out = tmp_path / "runs"
+    missed = invoke("mlp", *TINY, "--out", str(out))
+    assert missed.exit_code == 1 and "target_missed" in missed.output
+    ok = invoke("mlp", *TINY, "--out", str(out), "--json", "--no-assert-target")
+    assert ok.exit_code == 0
+    record = json.loads(ok.stdout)
+    assert record["config"]["steps"] == 3 and record["metrics"]["steps_done"] == 3
+    files = sorted(out.glob("*.json"))
+    assert len(files) == 2
+    valid = invoke("validate", *map(str, files))
+    assert valid.exit_code == 0 and valid.output.count(": ok") == 2
+    files[0].write_text(files[0].read_text().replace('"status": "target_missed"', '"status": "meh"'))
+    invalid = invoke("validate", str(files[0]))
+    assert invalid.exit_code == 2 and "$.status: 'meh' is not one of" in invalid.output
+
+
+def test_data_path_and_devices():
+    assert invoke("data", "path", "--data-dir", "/x/y").output.strip() == "/x/y"
+    devices = invoke("devices", "--json")
+    assert devices.exit_code == 0 and json.loads(devices.output)[0]["name"] == "CPU"
+
+
+def _cli_run(out, *extra):
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        "mlp",
+        *TINY,
+        "--seed",
+        "7",
+        "--out",
+        str(out),
+        "--json",
+        "--no-assert-target",
+        *extra,
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return json.loads(done.stdout)
+
+
+def test_same_seed_in_two_processes_is_bit_identical(tmp_path):
+    a, b = _cli_run(tmp_path / "a"), _cli_run(tmp_path / "b")
+    for key in ("loss_curve", "accuracy", "weights_sha256", "evals"):
+        if key == "evals":  # the third field is a time
+            assert [e[:2] for e in a["metrics"][key]] == [e[:2] for e in b["metrics"][key]]
+        else:
+            assert a["metrics"][key] == b["metrics"][key]
+    assert a["run_id"] != b["run_id"]

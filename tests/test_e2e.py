@@ -1,0 +1,29 @@
+"""Real end-to-end runs with the default settings: they prove the accuracy targets (slow)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from harness import results, schema
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model, target", [("mlp", 95.0), ("cnn", 98.0)])
+def test_default_run_meets_its_target(model, target, tmp_path):
+    exe = shutil.which("mnist-bench")
+    assert exe, "mnist-bench console script not installed"
+    done = subprocess.run([exe, model, "--out", str(tmp_path), "--json"], capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(done.stdout)
+    assert record["metrics"]["accuracy"] >= target and record["dataset"]["n_test"] == 10000
+    assert record["status"] == "ok" and record["target"]["met"]
+    (path,) = tmp_path.glob("*.json")
+    assert schema.errors(results.load(path, "run"), "run") == []
+    print(
+        f"{model}: {record['metrics']['accuracy']:.2f}% in {record['timings']['wall_s']:.1f} s wall, "
+        f"step {record['timings']['step_time_s']['median'] * 1e3:.1f} ms"
+    )

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harness import train
+from harness.errors import HarnessError
+
+
+def test_batch_order_is_seeded_and_covers_each_epoch_once():
+    a = train.batch_order(3, 100, 10, 25)
+    assert a.shape == (25, 10)
+    assert np.array_equal(a, train.batch_order(3, 100, 10, 25))
+    assert not np.array_equal(a, train.batch_order(4, 100, 10, 25))
+    for epoch in range(2):
+        assert sorted(a[epoch * 10 : (epoch + 1) * 10].ravel()) == list(range(100))
+
+
+def test_eval_batch_size_divides_the_test_set():
+    assert train.eval_batch_size(10000) == 1000
+    assert train.eval_batch_size(500) == 500
+    assert train.eval_batch_size(1234) == 617
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"lr": float("nan")}, "learning rate"),
+        ({"lr": 0}, "learning rate"),
+        ({"lr": -1e-3}, "learning rate"),
+        ({"batch_size": 0}, "batch size"),
+        ({"batch_size": 60001}, "batch size"),
+        ({"steps": 0}, "steps"),
+        ({"seed": -1}, "seed"),
+        ({"eval_every": -1}, "eval_every"),
+    ],
+)
+def test_bad_specs_are_refused(overrides, message):
+    with pytest.raises(HarnessError, match=message):
+        train.RunSpec.defaults("mlp", **overrides)
+
+
+def test_short_run_measures_everything(small):
+    spec = train.RunSpec.defaults("mlp", steps=12, batch_size=32, eval_every=5, log_every=4)
+    out = train.train(spec, small, "CPU", target=50.0)
+    assert [e[0] for e in out.evals] == [5, 10, 12]
+    assert [s for s, _ in out.loss_curve] == [4, 8, 12]
+    assert out.accuracy == out.evals[-1][1] and 50.0 < out.accuracy <= 100.0
+    assert out.loss_curve[-1][1] < out.loss_curve[0][1]
+    assert len(out.step_times) == 12 and out.compile_s > 0 and len(out.weights_sha256) == 64
+    assert out.evals[0][2] < out.evals[1][2]  # cumulative training time grows
+
+
+def test_same_seed_same_process_is_bit_identical(small):
+    spec = train.RunSpec.defaults("cnn", steps=3, batch_size=16, model_config={"channels": [4, 8]})
+    a = train.train(spec, small, "CPU", target=98.0)
+    b = train.train(spec, small, "CPU", target=98.0)
+    assert a.loss_curve == b.loss_curve and a.weights_sha256 == b.weights_sha256 and a.accuracy == b.accuracy
+
+
+def test_huge_learning_rate_diverges_without_crashing(small):
+    spec = train.RunSpec.defaults("mlp", steps=30, batch_size=32, lr=1e12, log_every=100)
+    out = train.train(spec, small, "CPU", target=95.0)
+    assert out.diverged and out.accuracy is None and out.steps_done < 30
+    assert not math.isfinite(out.loss_curve[-1][1])
