@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import data as mnist_data
-from harness import devices, env, results
+from harness import devices, env, results, schema
 from harness.train import TARGETS, WARMUP_STEPS, RunSpec, train
 
 
@@ -20,7 +20,12 @@ class RunRequest:
     out_dir: Path | None = results.DEFAULT_OUT
     data_dir: str | None = None
     target: float | None = None
-    suite: dict[str, str] | None = None
+    suite: dict[str, Any] | None = None
+    filename: str | None = None  # default: <run_id>.json
+    record_failures: bool = False  # write a `failed` record instead of raising
+
+    def target_accuracy(self) -> float:
+        return self.target if self.target is not None else TARGETS[self.spec.model]
 
 
 def dataset_info(mnist: mnist_data.Mnist) -> dict[str, Any]:
@@ -31,6 +36,14 @@ def dataset_info(mnist: mnist_data.Mnist) -> dict[str, Any]:
         "n_train": len(mnist.y_train),
         "n_test": len(mnist.y_test),
     }
+
+
+def _write(request: RunRequest, record: dict[str, Any]) -> Path | None:
+    if request.out_dir is None:
+        schema.check(record, "run")
+        return None
+    name = request.filename or f"{record['run_id']}.json"
+    return results.write_validated(Path(request.out_dir) / name, record, "run")
 
 
 def run(
@@ -47,26 +60,27 @@ def run(
         results.check_writable(Path(request.out_dir))
     if mnist is None:
         mnist = mnist_data.load(request.data_dir, log=log)
-    target = request.target if request.target is not None else TARGETS[request.spec.model]
-    output = train(request.spec, mnist, device.name, target, progress=progress)
+    common = {
+        "run_id": results.new_run_id(request.spec.model),
+        "spec_json": request.spec.to_json(),
+        "device": device.to_json(),
+        "environment": env.fingerprint(),
+        "dataset": dataset_info(mnist),
+        "started_at": started_at,
+        "data_load_s": mnist.load_s,
+        "suite": request.suite,
+    }
+    try:
+        output = train(request.spec, mnist, device.name, request.target_accuracy(), progress=progress)
+    except Exception as e:  # a run that raises inside a suite is recorded, and the suite goes on
+        if not request.record_failures:
+            raise
+        error = f"{e.__class__.__name__}: {e}".splitlines()[0][:500]
+        record = results.failed_record(
+            **common, error=error, target=request.target_accuracy(), wall_s=time.perf_counter() - t_start
+        )
+        return record, _write(request, record)
     record = results.make_record(
-        run_id=results.new_run_id(request.spec.model),
-        spec_json=request.spec.to_json(),
-        output=output,
-        device=device.to_json(),
-        environment=env.fingerprint(),
-        dataset=dataset_info(mnist),
-        started_at=started_at,
-        data_load_s=mnist.load_s,
-        wall_s=time.perf_counter() - t_start,
-        warmup_steps=WARMUP_STEPS,
-        suite=request.suite,
+        **common, output=output, wall_s=time.perf_counter() - t_start, warmup_steps=WARMUP_STEPS
     )
-    path = None
-    if request.out_dir is not None:
-        path = results.write_validated(Path(request.out_dir) / f"{record['run_id']}.json", record, "run")
-    else:
-        from harness import schema
-
-        schema.check(record, "run")
-    return record, path
+    return record, _write(request, record)

@@ -197,5 +197,164 @@ def validate(files: tuple[Path, ...]) -> None:
         raise HarnessError(f"{bad} of {len(files)} file(s) invalid")
 
 
+# --- suites ---------------------------------------------------------------------------------------
+
+
+@cli.group()
+def suite() -> None:
+    """List, show and run benchmark suites (benchmarks/suites/*.toml)."""
+
+
+@suite.command("list")
+def suite_list() -> None:
+    """The shipped suites."""
+    from harness import suites
+
+    for name in suites.available():
+        doc = suites.load(name)
+        n = len(suites.expand(doc, ["-"]))
+        click.echo(f"{name:18} {n:4} runs  {doc['description']}")
+
+
+@suite.command("show")
+@click.argument("name")
+@click.option("--repeat", type=int, help="Seeds 0..N-1 for every run.")
+@click.option("--seeds", help="Comma-separated seeds for every run, e.g. 0,1,2.")
+def suite_show(name: str, repeat: int | None, seeds: str | None) -> None:
+    """The runs NAME (a shipped suite or a path) expands to."""
+    from harness import console, suites
+
+    doc = suites.load(name)
+    planned = suites.expand(doc, ["<device>"], _seed_override(repeat, seeds))
+    click.echo(f"{doc['name']}: {doc['description']}")
+    click.echo(console.planned_table(planned))
+
+
+def _seed_override(repeat: int | None, seeds: str | None) -> list[int] | None:
+    from harness import suites
+
+    if repeat is not None and seeds is not None:
+        raise HarnessError("give --repeat or --seeds, not both")
+    if repeat is not None:
+        if repeat < 1:
+            raise HarnessError(f"--repeat must be at least 1, got {repeat}")
+        return list(range(repeat))
+    return suites.parse_seeds(seeds) if seeds is not None else None
+
+
+@suite.command("run")
+@click.argument("name")
+@click.option("--device", "device_names", multiple=True, help="tinygrad device; repeatable; `all` for every usable.")
+@click.option("--repeat", type=int, help="Seeds 0..N-1 for every run (overrides the suite).")
+@click.option("--seeds", help="Comma-separated seeds for every run (overrides the suite).")
+@click.option("--shard", help="Run only shard i of n (i/n, 1-based), e.g. for a CI matrix.")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder [default: results/runs/<suite>]."
+)
+@click.option("--resume", is_flag=True, help="Skip runs whose valid result is already in --out.")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
+def suite_run(name, device_names, repeat, seeds, shard, out, resume, data_dir) -> None:
+    """Run every config of suite NAME over its seeds and devices; write results and a summary."""
+    from harness import console, runner, suites
+
+    doc = suites.load(name)
+    override = _seed_override(repeat, seeds)
+    shard_spec = suites.parse_shard(shard) if shard else None
+    planned = suites.expand(doc, runner.resolve_devices(list(device_names)), override)
+    if shard_spec:
+        planned = suites.shard(planned, *shard_spec)
+    out = out or Path("results/runs") / doc["name"]
+    with console.SuiteProgress(planned) as bar, console.terminate_as_interrupt():
+        outcome = runner.run_suite(
+            doc["name"],
+            planned,
+            out,
+            resume=resume,
+            data_dir=data_dir,
+            before_run=bar.start_run,
+            progress=bar.step,
+            log=_echo_err,
+        )
+    click.echo(console.summary_table(outcome.summary))
+    click.echo(f"ran {len(outcome.ran)}, reused {len(outcome.skipped)}; summary: {outcome.summary_path}")
+    _finish(outcome.problems)
+
+
+def _finish(problems: list[str]) -> None:
+    for problem in problems:
+        click.echo(f"FAIL {problem}", err=True)
+    sys.exit(int(ExitCode.TARGET_MISSED if problems else ExitCode.OK))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the summary here.")
+def merge(paths: tuple[Path, ...], out: Path | None) -> None:
+    """Combine the run results in shard folders PATHS into one suite summary."""
+    from harness import console, runner, summary
+
+    doc, path, skipped = runner.merge(list(paths), out)
+    for line in skipped:
+        _echo_err(f"skipped {line}")
+    click.echo(console.summary_table(doc))
+    if path:
+        click.echo(f"summary: {path}")
+    _finish(summary.problems(doc))
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--runs", type=click.IntRange(min=1), default=1, show_default=True, help="How many reruns.")
+@click.option("--device", help="Rerun on this device (default: the result's).")
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Accuracy tolerance in points when bit-identity is not expected (other device/software).",
+)
+@click.option("--steps", type=int, help="With a model name: training steps.")
+@click.option("--seed", type=int, default=0, show_default=True, help="With a model name: the seed.")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
+def repro(source, runs, device, tolerance, steps, seed, data_dir) -> None:
+    """Rerun SOURCE (a result JSON, or mlp / cnn) and check the results are bit-identical.
+
+    With a result file, each rerun is compared with it; with a model name, --runs + 1 runs are
+    made and compared with the first.
+    """
+    from harness import repro as rp
+    from harness.train import RunSpec
+
+    if source in ("mlp", "cnn"):
+        reference, spec, runs = None, RunSpec.defaults(source, steps=steps, seed=seed), runs + 1
+    else:
+        reference = rp.load_reference(Path(source))
+        spec = rp.spec_of(reference)
+        device = device or reference["device"]["name"]
+    target = reference["target"]["accuracy"] if reference else None
+    verdict = rp.check(
+        reference,
+        spec,
+        runs=runs,
+        device=device,
+        target=target,
+        tolerance_pp=tolerance,
+        data_dir=data_dir,
+        log=_echo_err,
+    )
+    for difference in verdict.env_differences:
+        click.echo(f"environment differs: {difference}")
+    if not verdict.reference["environment"]["determinism"]["known_deterministic"]:
+        click.echo(
+            "settings not known to be deterministic: "
+            + "; ".join(verdict.reference["environment"]["determinism"]["reasons"])
+        )
+    click.echo(f"reference: {verdict.reference['run_id']} accuracy {verdict.reference['metrics']['accuracy']}")
+    for i, rerun in enumerate(verdict.reruns, 1):
+        ok, text = verdict.rerun_report(rerun)
+        click.echo(f"rerun {i}: {'PASS' if ok else 'FAIL'} {text}")
+    _finish([] if verdict.passed else ["results are not reproducible"])
+
+
 def main() -> None:
     cli(prog_name="mnist-bench")

@@ -187,6 +187,61 @@ def make_record(
     return record
 
 
+def failed_record(
+    *,
+    run_id: str,
+    spec_json: dict[str, Any],
+    error: str,
+    device: dict[str, Any],
+    environment: dict[str, Any],
+    dataset: dict[str, Any],
+    started_at: str,
+    target: float,
+    data_load_s: float,
+    wall_s: float,
+    suite: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The record of a run that raised: nothing measured, the reason kept."""
+    record = {
+        "schema_version": schema.SCHEMA_VERSION,
+        "kind": "run",
+        "run_id": run_id,
+        "started_at": started_at,
+        "finished_at": utc_now(),
+        "model": spec_json["model"],
+        "config": spec_json,
+        "device": device,
+        "environment": environment,
+        "dataset": dataset,
+        "metrics": {
+            "accuracy": None,
+            "final_loss": None,
+            "loss_curve": [],
+            "evals": [],
+            "steps_done": 0,
+            "steps_to_target": None,
+            "time_to_target_s": None,
+            "weights_sha256": None,
+        },
+        "timings": {
+            "data_load_s": data_load_s,
+            "compile_s": 0.0,
+            "warmup_steps": 0,
+            "step_time_s": None,
+            "samples_per_s": None,
+            "eval_s": 0.0,
+            "train_s": 0.0,
+            "wall_s": wall_s,
+        },
+        "target": {"accuracy": target, "met": False},
+        "status": "failed",
+        "error": error,
+    }
+    if suite is not None:
+        record["suite"] = suite
+    return record
+
+
 def problems(path: Path) -> list[str]:
     """Everything wrong with a harness JSON file (empty when it is valid), for `mnist-bench validate`."""
     try:

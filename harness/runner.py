@@ -1,0 +1,117 @@
+"""Run a suite: planned runs one after another, each result written as it ends; resumable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import bench, devices, results, summary
+from harness import data as mnist_data
+from harness.errors import HarnessError
+from harness.suites import PlannedRun
+
+SUMMARY_NAME = "summary.json"
+
+
+@dataclass
+class SuiteOutcome:
+    summary: dict[str, Any]
+    summary_path: Path
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        return summary.problems(self.summary)
+
+
+def existing_result(path: Path, planned: PlannedRun) -> dict[str, Any] | None:
+    """The valid result already written for this planned run, if any (for --resume)."""
+    if not path.exists():
+        return None
+    try:
+        record = results.load(path, "run")
+    except HarnessError:
+        return None
+    same = (
+        record.get("suite", {}).get("run") == planned.name
+        and record["device"]["name"] == planned.device
+        and record["config"] == planned.spec.to_json()
+    )
+    return record if same else None
+
+
+def resolve_devices(names: list[str]) -> list[str]:
+    """Canonical device names; `all` means every usable backend."""
+    if not names:
+        return [devices.resolve(None).name]
+    if "all" in [n.lower() for n in names]:
+        usable = [d.name for d in devices.usable()]
+        if not usable:
+            raise HarnessError("no usable tinygrad device")
+        return usable
+    return list(dict.fromkeys(devices.resolve(n).name for n in names))
+
+
+def run_suite(
+    suite_name: str,
+    planned: list[PlannedRun],
+    out_dir: Path,
+    *,
+    resume: bool = False,
+    data_dir: str | None = None,
+    before_run: Callable[[PlannedRun, bool], None] | None = None,
+    progress: Callable[[int, float], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> SuiteOutcome:
+    """Run (or, with resume, skip already finished) planned runs, then write the summary."""
+    if not planned:
+        raise HarnessError("nothing to run: the suite (or this shard of it) is empty")
+    results.check_writable(out_dir)
+    mnist = mnist_data.load(data_dir, log=log)
+    outcome_records, ran, skipped = [], [], []
+    for p in planned:
+        path = out_dir / p.filename
+        done = existing_result(path, p) if resume else None
+        if before_run:
+            before_run(p, done is not None)
+        if done is not None:
+            outcome_records.append(done)
+            skipped.append(p.key)
+            continue
+        request = bench.RunRequest(
+            p.spec,
+            device=p.device,
+            out_dir=out_dir,
+            target=p.target,
+            suite=p.suite_info(),
+            filename=p.filename,
+            record_failures=True,
+        )
+        record, _ = bench.run(request, mnist=mnist, progress=progress, log=log)
+        outcome_records.append(record)
+        ran.append(p.key)
+    doc = summary.build(suite_name, outcome_records, expected=len(planned))
+    path = results.write_validated(out_dir / SUMMARY_NAME, doc, "summary")
+    return SuiteOutcome(doc, path, ran, skipped)
+
+
+def merge(paths: list[Path], out: Path | None) -> tuple[dict[str, Any], Path | None, list[str]]:
+    """One summary from the run results in shard folders; returns (summary, path, skipped files)."""
+    records, skipped = summary.load_runs(paths)
+    if not records:
+        raise HarnessError("no run results found in " + ", ".join(map(str, paths)))
+    suites = sorted({r.get("suite", {}).get("name", "") for r in records})
+    if len(suites) != 1 or not suites[0]:
+        raise HarnessError(
+            f"results come from {len(suites)} suites ({', '.join(s or '(none)' for s in suites)}); "
+            "merge one suite at a time"
+        )
+    keys = [f"{summary.config_key(r)}#seed{r['config']['seed']}" for r in records]
+    if dups := sorted({k for k in keys if keys.count(k) > 1}):
+        raise HarnessError(f"the same run appears more than once: {', '.join(dups[:5])}")
+    doc = summary.build(suites[0], records)
+    path = results.write_validated(out, doc, "summary") if out else None
+    return doc, path, skipped

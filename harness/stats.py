@@ -1,0 +1,58 @@
+"""Summaries over repeats and noise-aware comparisons (significance over seeds, never one number vs one)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def describe(values: list[float]) -> dict[str, Any] | None:
+    """n, mean, std (n-1), min, max, a 95% t-interval for the mean, and the values themselves."""
+    vals = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return None
+    arr = np.asarray(vals)
+    n, mean = len(vals), float(arr.mean())
+    std = float(arr.std(ddof=1)) if n > 1 else 0.0
+    half = t_critical(n - 1) * std / math.sqrt(n) if n > 1 else 0.0
+    return {
+        "n": n,
+        "mean": mean,
+        "std": std,
+        "min": float(arr.min()),
+        "max": float(arr.max()),
+        "ci95": [mean - half, mean + half],
+        "values": vals,
+    }
+
+
+def t_critical(df: int, confidence: float = 0.95) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + confidence / 2, df)) if df > 0 else math.inf
+
+
+def intervals_overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a["ci95"][0] <= b["ci95"][1] and b["ci95"][0] <= a["ci95"][1]
+
+
+def welch_p(a: list[float], b: list[float]) -> float | None:
+    """Two-sided Welch t-test p-value; None when either side has fewer than 2 values."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    if np.std(a) == 0 and np.std(b) == 0:
+        return 1.0 if np.mean(a) == np.mean(b) else 0.0
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def mann_whitney_greater_p(current: list[float], baseline: list[float]) -> float | None:
+    """One-sided Mann-Whitney U p-value that `current` tends to be larger than `baseline`."""
+    from scipy import stats
+
+    if not current or not baseline:
+        return None
+    return float(stats.mannwhitneyu(current, baseline, alternative="greater").pvalue)

@@ -1,0 +1,206 @@
+"""Suite files: load + validate, expand grids x seeds x devices into planned runs, shard i/n."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import schema
+from harness.errors import HarnessError
+from harness.models import DEFAULT_CONFIGS
+from harness.train import TARGETS, RunSpec
+
+SETTINGS = ("lr", "batch_size", "steps", "optimizer", "eval_every", "log_every")
+MODEL_AXES = ("activation", "hidden", "channels", "kernels")
+
+
+def suite_dir() -> Path:
+    """Shipped suites: `harness/suites` in an installed wheel, else `benchmarks/suites/`."""
+    packaged = Path(__file__).parent / "suites"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "benchmarks" / "suites"
+
+
+def available() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(suite_dir().glob("*.toml"))}
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise HarnessError(f"{path}: cannot read ({e.strerror})") from e
+    try:
+        return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise HarnessError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'} ({e})") from e
+
+
+def resolve_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".toml", ".json") and path.exists():
+        return path
+    shipped = available()
+    if name_or_path not in shipped:
+        raise HarnessError(f"unknown suite {name_or_path!r}; shipped suites: {', '.join(shipped)} (or give a path)")
+    return shipped[name_or_path]
+
+
+def load(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A validated suite document, with `include`d suites' runs merged in."""
+    path = resolve_path(name_or_path)
+    doc = _parse(path)
+    schema.check(doc, "suite", str(path))
+    if doc["name"] in _seen:
+        raise HarnessError(f"{path}: suite include cycle: {' -> '.join((*_seen, doc['name']))}")
+    runs = [dict(r, **_inherit(doc, r)) for r in doc.get("runs", [])]
+    for included in doc.get("include", []):
+        runs += load(
+            str(path.parent / f"{included}.toml") if (path.parent / f"{included}.toml").exists() else included,
+            (*_seen, doc["name"]),
+        )["runs"]
+    names = [r["name"] for r in runs]
+    if dups := sorted({n for n in names if names.count(n) > 1}):
+        raise HarnessError(f"{path}: duplicate run name(s): {', '.join(dups)}")
+    return {**doc, "runs": runs}
+
+
+def _inherit(suite: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """Suite-level defaults, seeds and target policy a run does not set itself."""
+    out = {k: v for k, v in suite.get("defaults", {}).items() if k not in run}
+    if "seeds" not in run and "repeat" not in run:
+        if "seeds" in suite:
+            out["seeds"] = suite["seeds"]
+        elif "repeat" in suite:
+            out["repeat"] = suite["repeat"]
+    out.setdefault("assert_target", suite.get("assert_targets", True))
+    return out
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a suite: a config under a name, with one seed, on one device."""
+
+    suite: str
+    name: str
+    category: str
+    description: str
+    spec: RunSpec
+    device: str
+    target: float
+    assert_target: bool
+    budget: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def config_key(self) -> str:
+        return f"{self.name}@{self.device}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.config_key}#seed{self.spec.seed}"
+
+    @property
+    def filename(self) -> str:
+        safe = re.sub(r"[^A-Za-z0-9_.=,-]+", "_", f"{self.name}__{self.device}__seed{self.spec.seed}")
+        return f"{safe}.json"
+
+    def suite_info(self) -> dict[str, str]:
+        return {
+            "name": self.suite,
+            "run": self.name,
+            "category": self.category,
+            "description": self.description,
+            "assert_target": self.assert_target,
+            "budget": dict(self.budget),
+        }
+
+
+def _grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    axes = list(grid)
+    return [dict(zip(axes, values, strict=True)) for values in itertools.product(*(grid[a] for a in axes))]
+
+
+def _point_name(point: dict[str, Any]) -> str:
+    def fmt(v: Any) -> str:
+        return "x".join(map(str, v)) if isinstance(v, list) else str(v)
+
+    return ",".join(f"{k}={fmt(v)}" for k, v in point.items())
+
+
+def _specs(run: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, settings) per grid point of one run entry (one pair when there is no grid)."""
+    base = {k: run[k] for k in SETTINGS if k in run}
+    base["model_config"] = dict(run.get("model_config", {}))
+    if "grid" not in run:
+        return [(run["name"], base)]
+    out = []
+    for point in _grid_points(run["grid"]):
+        settings = {**base, "model_config": dict(base["model_config"])}
+        for axis, value in point.items():
+            if axis in MODEL_AXES:
+                if axis not in DEFAULT_CONFIGS[run["model"]]:
+                    raise HarnessError(f"run {run['name']!r}: grid axis {axis!r} does not apply to {run['model']}")
+                settings["model_config"][axis] = value
+            else:
+                settings[axis] = value
+        out.append((f"{run['name']}/{_point_name(point)}", settings))
+    return out
+
+
+def seeds_of(run: dict[str, Any], override: list[int] | None) -> list[int]:
+    if override is not None:
+        return override
+    if "seeds" in run:
+        return list(run["seeds"])
+    return list(range(run.get("repeat", 1)))
+
+
+def expand(suite: dict[str, Any], devices: list[str], seeds: list[int] | None = None) -> list[PlannedRun]:
+    """Every (config, seed, device) of the suite, in a stable order: configs, then devices, then seeds."""
+    planned = []
+    for run in suite["runs"]:
+        for name, settings in _specs(run):
+            for device in devices:
+                for seed in seeds_of(run, seeds):
+                    spec = RunSpec.defaults(run["model"], **settings, seed=seed)
+                    planned.append(
+                        PlannedRun(
+                            suite=suite["name"],
+                            name=name,
+                            category=run.get("category", ""),
+                            description=run.get("description", ""),
+                            spec=spec,
+                            device=device,
+                            target=run.get("target", TARGETS[run["model"]]),
+                            assert_target=run["assert_target"],
+                            budget=dict(run.get("budget", {})),
+                        )
+                    )
+    return planned
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`i/n` with 1 <= i <= n."""
+    match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise HarnessError(f"bad shard {text!r}: expected i/n with 1 <= i <= n, e.g. 1/4")
+    return int(match[1]), int(match[2])
+
+
+def shard(planned: list[PlannedRun], index: int, count: int) -> list[PlannedRun]:
+    """Shard `index` of `count` (1-based): every count-th run, so shards get similar mixes of work."""
+    return [p for j, p in enumerate(planned) if j % count == index - 1]
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError as e:
+        raise HarnessError(f"bad --seeds {text!r}: expected comma-separated integers, e.g. 0,1,2") from e
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise HarnessError(f"bad --seeds {text!r}: expected distinct non-negative integers")
+    return seeds
