@@ -126,3 +126,31 @@ def test_same_seed_in_two_processes_is_bit_identical(tmp_path):
         else:
             assert a["metrics"][key] == b["metrics"][key]
     assert a["run_id"] != b["run_id"]
+
+
+def test_repro_passes_on_a_real_result_and_names_differing_fields(tmp_path):
+    out = tmp_path / "runs"
+    assert invoke("mlp", *TINY, "--out", str(out), "--no-assert-target").exit_code == 0
+    (path,) = out.glob("*.json")
+    same = invoke("repro", str(path))
+    assert same.exit_code == 0 and "rerun 1: PASS bit-identical" in same.output
+    doc = json.loads(path.read_text())
+    doc["metrics"]["weights_sha256"] = "0" * 64
+    doc["metrics"]["loss_curve"][0][1] += 1e-6
+    path.write_text(json.dumps(doc))
+    changed = invoke("repro", str(path))
+    assert changed.exit_code == 1
+    assert "differs in: metrics.loss_curve, metrics.weights_sha256" in changed.output
+
+
+def test_suite_commands_in_process(tmp_path):
+    listing = invoke("suite", "list")
+    assert listing.exit_code == 0 and "explore" in listing.output and "gate" in listing.output
+    shown = invoke("suite", "show", "cnn-explore", "--repeat", "2")
+    assert "Mini-batch - fine-grained updates" in shown.output and "18 runs" in shown.output
+    assert invoke("suite", "run", "smoke", "--shard", "0/4", "--out", str(tmp_path)).exit_code == 2
+    bad_device = invoke("suite", "run", "smoke", "--device", "NOPE", "--out", str(tmp_path))
+    assert bad_device.exit_code == 2 and "unknown device" in bad_device.output
+    both = invoke("suite", "run", "smoke", "--repeat", "2", "--seeds", "1", "--out", str(tmp_path))
+    assert both.exit_code == 2 and "not both" in both.output
+    assert not list(tmp_path.iterdir())  # nothing ran

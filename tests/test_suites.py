@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from harness import runner, suites, summary
+from harness.errors import HarnessError
+
+SEED_MLP = [  # (lr, bs, steps, category) from exploration-report.md, in order
+    (0.001, 128, 100, "baseline"),
+    (0.003, 128, 100, "learning_rate"),
+    (0.0005, 128, 100, "learning_rate"),
+    (0.001, 256, 100, "batch_size"),
+    (0.001, 64, 100, "batch_size"),
+    (0.001, 128, 1000, "training_duration"),
+    (0.002, 256, 500, "combo"),
+    (0.0008, 128, 500, "combo"),
+    (0.0008, 128, 1000, "combo"),
+    (0.0005, 128, 1000, "combo"),
+    (0.0005, 128, 500, "combo"),
+]
+SEED_CNN = [
+    (0.001, 128, 100, "baseline"),
+    (0.0005, 128, 100, "learning_rate"),
+    (0.002, 128, 100, "learning_rate"),
+    (0.001, 64, 100, "batch_size"),
+    (0.001, 256, 100, "batch_size"),
+    (0.001, 128, 1000, "training_duration"),
+    (0.001, 32, 500, "combo"),
+    (0.0008, 64, 500, "combo"),
+    (0.001, 256, 500, "combo"),
+]
+
+
+def write_suite(tmp_path, text: str, name="custom.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+HEADER = 'schema_version = 1\nkind = "suite"\nname = "custom"\ndescription = "d"\n'
+
+
+def test_every_shipped_suite_loads_and_expands():
+    for name in suites.available():
+        assert suites.expand(suites.load(name), ["CPU"])
+
+
+@pytest.mark.parametrize("name, expected", [("mlp-explore", SEED_MLP), ("cnn-explore", SEED_CNN)])
+def test_explore_suites_are_exactly_the_seed_study(name, expected):
+    runs = suites.load(name)["runs"]
+    assert [(r["lr"], r["batch_size"], r["steps"], r["category"]) for r in runs] == expected
+
+
+def test_explore_is_both_studies_with_at_least_three_seeds():
+    planned = suites.expand(suites.load("explore"), ["CPU"])
+    assert len({p.name for p in planned}) == 20
+    assert all(len([q for q in planned if q.name == p.name]) >= 3 for p in planned if p.spec.steps <= 500)
+
+
+def test_grid_expands_axes_times_seeds_times_devices(tmp_path):
+    path = write_suite(
+        tmp_path,
+        HEADER + 'repeat = 2\n[[runs]]\nname = "g"\nmodel = "cnn"\n'
+        "grid = { lr = [0.001, 0.002], kernels = [[5, 3], [3, 3]] }\n",
+    )
+    planned = suites.expand(suites.load(path), ["CPU", "CUDA"])
+    assert len(planned) == 2 * 2 * 2 * 2
+    assert planned[0].name == "g/lr=0.001,kernels=5x3" and planned[0].spec.model_config == {"kernels": [5, 3]}
+    assert len({p.key for p in planned}) == len(planned) and len({p.filename for p in planned}) == len(planned)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('[[runs]]\nname = "a"\nmodel = "mlp"\nsize = 3\n', r"\$.runs\[0\]: Additional properties are not allowed"),
+        ('[[runs]]\nname = "a"\nmodel = "mlp"\nlr = "fast"\n', r"\$.runs\[0\].lr: 'fast' is not of type 'number'"),
+        (
+            '[[runs]]\nname = "a"\nmodel = "mlp"\ngrid = { lr = [] }\n',
+            r"\$.runs\[0\].grid.lr: \[\] should be non-empty",
+        ),
+        ('[[runs]]\nname = "a"\nmodel = "mlp"\n[[runs]]\nname = "a"\nmodel = "cnn"\n', "duplicate run name"),
+        ('[[runs]]\nname = "a"\nmodel = "mlp"\ngrid = { channels = [[4, 8]] }\n', "does not apply to mlp"),
+        ("runs = [\n", "not valid TOML"),
+    ],
+)
+def test_bad_suites_point_at_the_problem(tmp_path, body, message):
+    path = write_suite(tmp_path, HEADER + body)
+    with pytest.raises(HarnessError, match=message):
+        suites.expand(suites.load(path), ["CPU"])
+
+
+@pytest.mark.parametrize("text", ["0/4", "3/2", "1", "a/b", "-1/2"])
+def test_bad_shards_are_refused(text):
+    with pytest.raises(HarnessError, match="bad shard"):
+        suites.parse_shard(text)
+
+
+def test_shards_partition_the_runs():
+    planned = suites.expand(suites.load("explore"), ["CPU"])
+    parts = [suites.shard(planned, i, 3) for i in (1, 2, 3)]
+    keys = [p.key for part in parts for p in part]
+    assert sorted(keys) == sorted(p.key for p in planned) and len(set(keys)) == len(keys)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    planned = suites.expand(suites.load("smoke"), ["CPU"])
+    return out, planned, runner.run_suite("smoke", planned, out)
+
+
+def test_suite_run_writes_each_result_and_a_valid_summary(smoke_run):
+    out, planned, outcome = smoke_run
+    assert sorted(p.name for p in out.glob("*.json")) == sorted([p.filename for p in planned] + ["summary.json"])
+    doc = outcome.summary
+    assert doc["n_runs"] == 4 and [c["key"] for c in doc["configs"]] == ["cnn-tiny@CPU", "mlp-tiny@CPU"]
+    acc = doc["configs"][1]["metrics"]["accuracy"]
+    assert acc["n"] == 2 and acc["min"] <= acc["mean"] <= acc["max"] and acc["ci95"][0] <= acc["mean"]
+    assert outcome.problems == []  # smoke does not assert targets
+
+
+def test_resume_skips_valid_results_and_reruns_broken_ones(smoke_run, tmp_path):
+    out, planned, outcome = smoke_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / planned[0].filename).write_text("{ half a file")
+    again = runner.run_suite("smoke", planned, copy, resume=True)
+    assert again.ran == [planned[0].key] and len(again.skipped) == 3
+    untouched = [c for c in outcome.summary["configs"] if c["key"] != planned[0].config_key]
+    assert untouched == [c for c in again.summary["configs"] if c["key"] != planned[0].config_key]
+    rerun = next(c for c in again.summary["configs"] if c["key"] == planned[0].config_key)
+    assert (
+        rerun["metrics"]["accuracy"]["values"]
+        == next(  # a rerun of the same seed: same numbers
+            c for c in outcome.summary["configs"] if c["key"] == planned[0].config_key
+        )["metrics"]["accuracy"]["values"]
+    )
+
+
+def test_merge_of_shard_folders_equals_the_unsharded_summary(smoke_run, tmp_path):
+    out, planned, outcome = smoke_run
+    for i in (1, 2):
+        shard_dir = tmp_path / f"shard{i}"
+        shard_dir.mkdir()
+        for p in suites.shard(planned, i, 2):
+            shutil.copy(out / p.filename, shard_dir / p.filename)
+    merged, _, skipped = runner.merge([tmp_path / "shard1", tmp_path / "shard2"], None)
+    assert summary.equal_ignoring_time_of_writing(merged, outcome.summary)
+    assert skipped == []
+
+
+def test_merge_refuses_duplicates_and_skips_unrelated_files(smoke_run, tmp_path):
+    out, _, _ = smoke_run
+    (tmp_path / "notes.json").write_text(json.dumps({"hello": 1}))
+    _, _, skipped = runner.merge([out, tmp_path / "notes.json"], None)
+    assert any("summary file, not a run result" in s for s in skipped)
+    assert any("notes.json" in s and "schema_version" in s for s in skipped)
+    with pytest.raises(HarnessError, match="appears more than once"):
+        runner.merge([out, out / "mlp-tiny__CPU__seed0.json"], None)
+
+
+def test_failed_run_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch, small):
+    from harness import bench, train
+
+    calls = []
+    real_train = train.train
+
+    def flaky(spec, *args, **kwargs):
+        calls.append(spec.seed)
+        if spec.seed == 0:
+            raise RuntimeError("kernel exploded")
+        return real_train(spec, *args, **kwargs)
+
+    monkeypatch.setattr(bench, "train", flaky)
+    monkeypatch.setattr(runner.mnist_data, "load", lambda *a, **k: small)
+    planned = [p for p in suites.expand(suites.load("smoke"), ["CPU"]) if p.name == "mlp-tiny"]
+    outcome = runner.run_suite("smoke", planned, tmp_path)
+    assert calls == [0, 1]
+    failed = json.loads((tmp_path / planned[0].filename).read_text())
+    assert failed["status"] == "failed" and failed["error"] == "RuntimeError: kernel exploded"
+    assert outcome.problems == ["mlp-tiny@CPU: 1 of 2 run(s) failed"]
