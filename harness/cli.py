@@ -356,5 +356,116 @@ def repro(source, runs, device, tolerance, steps, seed, data_dir) -> None:
     _finish([] if verdict.passed else ["results are not reproducible"])
 
 
+# --- baselines and comparisons ------------------------------------------------------------------
+
+_root_option = click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/baselines"),
+    show_default=True,
+    help="Baselines folder.",
+)
+
+
+@cli.group()
+def baseline() -> None:
+    """Save, list and show stored baselines."""
+
+
+@baseline.command("save")
+@click.argument("summary_path", metavar="SUMMARY", type=click.Path(path_type=Path))
+@click.option("--name", help="Baseline name (default: the suite's name).")
+@click.option("--note", help="A note stored with the baseline.")
+@_root_option
+def baseline_save(summary_path: Path, name: str | None, note: str | None, root: Path) -> None:
+    """Store SUMMARY (a summary file or a folder of run results) as a baseline."""
+    from harness import baselines
+
+    doc = baselines.load_summary_like(summary_path)
+    path = baselines.save(doc, str(summary_path), root=root, name=name, note=note)
+    click.echo(f"saved baseline {path}")
+
+
+@baseline.command("list")
+@_root_option
+def baseline_list(root: Path) -> None:
+    """Every stored baseline: device key, suite, configs, when saved."""
+    from harness import baselines
+
+    entries = baselines.list_all(root)
+    if not entries:
+        click.echo(f"no baselines under {root}; create one with `mnist-bench baseline save SUMMARY`")
+    for path, doc, problem in entries:
+        if doc is None:
+            click.echo(f"{path}: INVALID {problem}")
+        else:
+            click.echo(
+                f"{path}: suite {doc['suite']}, {len(doc['summary']['configs'])} configs, "
+                f"{doc['summary']['n_runs']} runs, saved {doc['saved_at']}"
+            )
+
+
+@baseline.command("show")
+@click.argument("path", type=click.Path(path_type=Path))
+def baseline_show(path: Path) -> None:
+    """The statistics stored in the baseline at PATH."""
+    from harness import console, results
+
+    doc = results.load(path, "baseline")
+    click.echo(f"{doc['name']}: suite {doc['suite']} on {doc['device_key']}, saved {doc['saved_at']}")
+    click.echo(console.summary_table(doc["summary"]))
+
+
+@cli.command()
+@click.argument("current_path", metavar="CURRENT", type=click.Path(path_type=Path))
+@click.option(
+    "--baseline",
+    "baseline_spec",
+    default="auto",
+    show_default=True,
+    help="Baseline file, or `auto` for results/baselines/<device-key>/<suite>.json.",
+)
+@click.option(
+    "--rule",
+    "rule_texts",
+    multiple=True,
+    help="Regression rule, repeatable (default: accuracy:-0.3pp and step_time:+10%).",
+)
+@click.option("--strict-env", is_flag=True, help="A different device, CPU/GPU or tinygrad is an error (exit 2).")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--allow-missing", is_flag=True, help="Pass (exit 0) when there is no baseline yet.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
+@_root_option
+def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_missing, out, root) -> None:
+    """Compare CURRENT (summary, folder of results, or baseline) with a baseline.
+
+    Exit 0 pass, 1 regression or target missed, 2 bad input (or --strict-env mismatch).
+    """
+    from harness import baselines, results
+    from harness import compare as cmp
+
+    rules = [cmp.parse_rule(t) for t in (rule_texts or cmp.DEFAULT_RULES)]
+    current = baselines.load_summary_like(current_path)
+    path = baselines.locate(baseline_spec, current, root)
+    if not path.exists():
+        message = f"no baseline at {path}; create one with `mnist-bench baseline save SUMMARY`"
+        if allow_missing:
+            click.echo(f"{message} (--allow-missing: passing)")
+            return
+        raise HarnessError(message)
+    doc = cmp.compare(
+        current,
+        baselines.load_summary_like(path),
+        rules,
+        current_path=str(current_path),
+        baseline_path=str(path),
+        strict_env=strict_env,
+    )
+    if out:
+        results.write_validated(out, doc, "comparison")
+    click.echo(cmp.render(doc, fmt))
+    sys.exit(int(ExitCode.TARGET_MISSED if doc["verdict"] == "regression" else ExitCode.OK))
+
+
 def main() -> None:
     cli(prog_name="mnist-bench")

@@ -19,14 +19,30 @@ def schema_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "schemas"
 
 
+def _file(kind: str) -> str:
+    return f"{'result' if kind == 'run' else kind}.schema.json"
+
+
+@functools.cache
+def _registry():
+    """All schemas by file name, so one can `$ref` another (a baseline embeds a summary)."""
+    from referencing import Registry, Resource
+
+    resources = []
+    for kind in KINDS:
+        doc = json.loads((schema_dir() / _file(kind)).read_text())
+        resources.append((_file(kind), Resource.from_contents(doc)))
+        resources.append((doc["$id"], Resource.from_contents(doc)))
+    return Registry().with_resources(resources)
+
+
 @functools.cache
 def validator(kind: str):
     from jsonschema import Draft202012Validator
 
-    name = "result" if kind == "run" else kind
-    schema = json.loads((schema_dir() / f"{name}.schema.json").read_text())
+    schema = _registry().contents(_file(kind))
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return Draft202012Validator(schema, registry=_registry())
 
 
 def _where(error) -> str:

@@ -1,0 +1,99 @@
+"""Stored baselines: results/baselines/<device-key>/<suite>.json, one per suite and machine kind."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from harness import results, schema
+from harness.errors import HarnessError
+
+DEFAULT_ROOT = Path("results/baselines")
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unknown"
+
+
+def device_key(machine: dict[str, Any]) -> str:
+    """Device plus the model of the chip it runs on: CPU model for CPU, else the first GPU's name."""
+    device = machine["device"].split(":")[0]
+    chip = machine["cpu"] if device == "CPU" or not machine["gpu"] else machine["gpu"][0].split(",")[0]
+    return f"{device}-{slug(chip)}"
+
+
+def summary_device_key(summary: dict[str, Any]) -> str:
+    keys = sorted({device_key(m) for m in summary["machines"]})
+    if len(keys) != 1:
+        raise HarnessError(
+            f"summary spans {len(keys)} device keys ({', '.join(keys)}); run or merge one device's results at a time"
+        )
+    return keys[0]
+
+
+def path_for(root: Path, key: str, name: str) -> Path:
+    return root / key / f"{name}.json"
+
+
+def save(
+    summary_doc: dict[str, Any],
+    source: str,
+    *,
+    root: Path = DEFAULT_ROOT,
+    name: str | None = None,
+    note: str | None = None,
+) -> Path:
+    if summary_doc["n_failed"]:
+        raise HarnessError(f"{source}: {summary_doc['n_failed']} run(s) failed; a baseline needs clean results")
+    key = summary_device_key(summary_doc)
+    name = name or summary_doc["suite"]
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise HarnessError(f"bad baseline name {name!r}: use letters, digits, '.', '_' and '-'")
+    doc = {
+        "schema_version": schema.SCHEMA_VERSION,
+        "kind": "baseline",
+        "name": name,
+        "suite": summary_doc["suite"],
+        "device": summary_doc["machines"][0]["device"],
+        "device_key": key,
+        "saved_at": results.utc_now(),
+        "source": source,
+        "summary": summary_doc,
+    }
+    if note:
+        doc["note"] = note
+    return results.write_validated(path_for(root, key, name), doc, "baseline")
+
+
+def list_all(root: Path = DEFAULT_ROOT) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
+    """(path, baseline or None, problem or None) for every JSON under root."""
+    out = []
+    for path in sorted(root.glob("*/*.json")):
+        try:
+            out.append((path, results.load(path, "baseline"), None))
+        except HarnessError as e:
+            out.append((path, None, e.message))
+    return out
+
+
+def locate(spec: str, current: dict[str, Any], root: Path = DEFAULT_ROOT) -> Path:
+    """`auto`: the baseline for the current summary's suite and device key; else a path."""
+    if spec != "auto":
+        return Path(spec)
+    return path_for(root, summary_device_key(current), current["suite"])
+
+
+def load_summary_like(path: Path) -> dict[str, Any]:
+    """A summary from a summary file, a baseline file, or a folder of run results."""
+    if path.is_dir():
+        from harness import runner
+
+        doc, _, _ = runner.merge([path], None)
+        return doc
+    doc = results.load(path)
+    if doc["kind"] == "baseline":
+        return doc["summary"]
+    if doc["kind"] != "summary":
+        raise HarnessError(f"{path}: is a {doc['kind']} file; expected a suite summary, a baseline or a folder")
+    return doc

@@ -1,0 +1,228 @@
+"""Compare a suite summary with a baseline: parsed rules, noise-aware verdicts, reasons.
+
+A rule such as `accuracy:-0.3pp` or `step_time:+10%` names a metric, the bad direction and a minimum
+effect. A change is a regression only when it exceeds that effect AND the noise between seeds:
+for points (pp) the drop must exceed max(rule, 2 x the standard error of the difference of means);
+for percentages a one-sided Welch t-test on log values over repeats must give p < alpha.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from harness import results, schema
+from harness.errors import HarnessError
+
+METRIC_ALIASES = {
+    "accuracy": "accuracy",
+    "step_time": "step_time_s",
+    "time_to_target": "time_to_target_s",
+    "samples_per_s": "samples_per_s",
+    "compile_time": "compile_s",
+    "wall_time": "wall_s",
+    "train_time": "train_s",
+    "final_loss": "final_loss",
+    "steps_to_target": "steps_to_target",
+}
+DEFAULT_RULES = ("accuracy:-0.3pp", "step_time:+10%")
+ALPHA = 0.05
+NOISE_Z = 2.0
+RULE_RE = re.compile(r"^\s*([a-z_]+)\s*:\s*([+-])\s*(\d+(?:\.\d+)?)\s*(pp|%)\s*$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    text: str
+    metric: str  # summary metric name
+    bad_sign: int  # +1: an increase is bad, -1: a decrease is bad
+    amount: float
+    unit: str  # "pp" (absolute points) or "%" (relative)
+
+    def check(self, base: dict[str, Any] | None, cur: dict[str, Any] | None) -> tuple[str, str, float | None]:
+        """(verdict, reason, p-value) for one config."""
+        if base is None or cur is None:
+            side = "baseline" if base is None else "current"
+            return "info", f"no {self.metric} values in the {side}", None
+        if self.unit == "pp":
+            return self._check_points(base, cur)
+        return self._check_relative(base, cur)
+
+    def _check_points(self, base, cur) -> tuple[str, str, float | None]:
+        worse = self.bad_sign * (cur["mean"] - base["mean"])
+        noise = NOISE_Z * math.sqrt(base["std"] ** 2 / base["n"] + cur["std"] ** 2 / cur["n"])
+        tolerance = max(self.amount, noise)
+        detail = f"tolerance {tolerance:.2f} pp = max(rule {self.amount:g}, {NOISE_Z:g} x seed SE {noise / 2:.2f})"
+        if worse > tolerance:
+            return "regression", f"{'+' if self.bad_sign > 0 else '-'}{worse:.2f} pp worse > {detail}", None
+        if -worse > tolerance:
+            return "improvement", f"{-worse:.2f} pp better, beyond {detail}", None
+        return "pass", f"within {detail}", None
+
+    def _check_relative(self, base, cur) -> tuple[str, str, float | None]:
+        if base["mean"] <= 0 or cur["mean"] <= 0:
+            return "info", "non-positive values cannot be compared in %", None
+        worse_pct = self.bad_sign * (cur["mean"] / base["mean"] - 1) * 100
+        p_worse = _one_sided_log_p(base["values"], cur["values"], self.bad_sign)
+        p_better = _one_sided_log_p(base["values"], cur["values"], -self.bad_sign)
+        if p_worse is None:
+            return "info", f"{worse_pct:+.1f}% worse; needs >= 2 repeats on each side to test", None
+        if worse_pct > self.amount and p_worse < ALPHA:
+            return "regression", f"{worse_pct:.1f}% worse > {self.amount:g}% and significant (p={p_worse:.3g})", p_worse
+        if -worse_pct > self.amount and p_better is not None and p_better < ALPHA:
+            return "improvement", f"{-worse_pct:.1f}% better (p={p_better:.3g})", p_better
+        why = "below the minimum effect" if worse_pct <= self.amount else f"not significant (p={p_worse:.3g})"
+        return "pass", f"{worse_pct:+.1f}% worse: {why}", p_worse
+
+
+def _one_sided_log_p(base: list[float], cur: list[float], bad_sign: int) -> float | None:
+    """p-value that `cur` is worse than `base` in the bad direction (Welch t-test on logs)."""
+    if len(base) < 2 or len(cur) < 2 or min(base + cur) <= 0:
+        return None
+    from scipy import stats as sp
+
+    a, b = [math.log(v) for v in cur], [math.log(v) for v in base]
+    if max(a) == min(a) and max(b) == min(b):
+        return 0.0 if bad_sign * (a[0] - b[0]) > 0 else 1.0
+    return float(sp.ttest_ind(a, b, equal_var=False, alternative="greater" if bad_sign > 0 else "less").pvalue)
+
+
+def parse_rule(text: str) -> Rule:
+    match = RULE_RE.match(text)
+    if not match:
+        raise HarnessError(f"bad rule {text!r}: expected METRIC:+N% or METRIC:-Npp, e.g. step_time:+10%")
+    name, sign, amount, unit = match.groups()
+    if name not in METRIC_ALIASES:
+        raise HarnessError(f"bad rule {text!r}: unknown metric {name!r}; known: {', '.join(METRIC_ALIASES)}")
+    if unit == "pp" and name != "accuracy":
+        raise HarnessError(f"bad rule {text!r}: points (pp) apply to accuracy only; use % for {name}")
+    return Rule(text.strip(), METRIC_ALIASES[name], 1 if sign == "+" else -1, float(amount), unit)
+
+
+def _values(s: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if s is None else {"mean": s["mean"], "std": s["std"], "n": s["n"]}
+
+
+def env_differences(current: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+    out = []
+    for field in ("device", "cpu", "gpu", "tinygrad", "tinygrad_env"):
+        a = sorted({results.dumps(m[field]).strip() for m in baseline["machines"]})
+        b = sorted({results.dumps(m[field]).strip() for m in current["machines"]})
+        if a != b:
+            out.append(f"{field}: baseline {', '.join(a)} vs current {', '.join(b)}")
+    return out
+
+
+def match_configs(current: dict[str, Any], baseline: dict[str, Any]) -> list[tuple[dict, dict]]:
+    cur = {c["name"]: c for c in current["configs"]}
+    base = {c["name"]: c for c in baseline["configs"]}
+    added, missing = sorted(set(cur) - set(base)), sorted(set(base) - set(cur))
+    if added or missing:
+        raise HarnessError(
+            "configs differ from the baseline: "
+            f"added {', '.join(added) or 'none'}; missing {', '.join(missing) or 'none'}"
+        )
+    return [(cur[n], base[n]) for n in sorted(cur)]
+
+
+def compare(
+    current: dict[str, Any],
+    baseline: dict[str, Any],
+    rules: list[Rule],
+    *,
+    current_path: str,
+    baseline_path: str,
+    strict_env: bool = False,
+) -> dict[str, Any]:
+    """The comparison document (validated against comparison.schema.json)."""
+    if current["suite"] != baseline["suite"]:
+        raise HarnessError(
+            f"{baseline_path}: baseline is for suite {baseline['suite']!r}, "
+            f"current results are for {current['suite']!r}"
+        )
+    env_diff = env_differences(current, baseline)
+    if env_diff and strict_env:
+        raise HarnessError("environment differs from the baseline (--strict-env): " + "; ".join(env_diff))
+    rows, problems = [], []
+    for cur, base in match_configs(current, baseline):
+        for rule in rules:
+            verdict, reason, p = rule.check(base["metrics"][rule.metric], cur["metrics"][rule.metric])
+            b, c = base["metrics"][rule.metric], cur["metrics"][rule.metric]
+            delta = c["mean"] - b["mean"] if b and c else None
+            rows.append(
+                {
+                    "config": cur["name"],
+                    "metric": rule.metric,
+                    "baseline": _values(b),
+                    "current": _values(c),
+                    "delta": delta,
+                    "delta_pct": 100 * delta / b["mean"] if delta is not None and b["mean"] else None,
+                    "p_value": p,
+                    "verdict": verdict,
+                    "reason": f"{rule.text}: {reason}",
+                }
+            )
+            if verdict == "regression":
+                problems.append(f"{cur['name']} {rule.metric}: {reason}")
+        if cur["assert_target"] and cur["targets_met"] < len(cur["seeds"]):
+            problems.append(
+                f"{cur['name']}: target {cur['target']:g}% met by {cur['targets_met']} of {len(cur['seeds'])} seed(s)"
+            )
+        problems += [f"{cur['name']}: {len(cur['failures'])} run(s) failed"] if cur["failures"] else []
+    doc = {
+        "schema_version": schema.SCHEMA_VERSION,
+        "kind": "comparison",
+        "suite": current["suite"],
+        "created_at": results.utc_now(),
+        "current": {"path": current_path, "machines": current["machines"]},
+        "baseline": {"path": baseline_path, "machines": baseline["machines"]},
+        "rules": [r.text for r in rules],
+        "env_differences": env_diff,
+        "rows": rows,
+        "problems": problems,
+        "verdict": "regression" if problems else "pass",
+    }
+    schema.check(doc, "comparison")
+    return doc
+
+
+def describe_values(v: dict[str, Any] | None, metric: str) -> str:
+    if v is None:
+        return "-"
+    scale, unit = (1e3, " ms") if metric == "step_time_s" else (1, "")
+    return f"{v['mean'] * scale:.3g} ± {v['std'] * scale:.2g}{unit} (n={v['n']})"
+
+
+def render(doc: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return results.dumps(doc).rstrip("\n")
+    header = ("config", "metric", "baseline", "current", "delta", "verdict", "reason")
+    rows = [
+        (
+            r["config"],
+            r["metric"],
+            describe_values(r["baseline"], r["metric"]),
+            describe_values(r["current"], r["metric"]),
+            "-" if r["delta_pct"] is None else f"{r['delta_pct']:+.1f}%",
+            r["verdict"].upper(),
+            r["reason"],
+        )
+        for r in doc["rows"]
+    ]
+    lines = []
+    verdict = "PASS" if doc["verdict"] == "pass" else "REGRESSION"
+    if fmt == "markdown":
+        lines += [f"### mnist-bench compare: `{doc['suite']}`: **{verdict}**", ""]
+        lines += [f"> :warning: **environment differs**: {d}" for d in doc["env_differences"]]
+        lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+        lines += [""] + [f"- :x: {p}" for p in doc["problems"]]
+        return "\n".join(lines)
+    lines += [f"WARNING: environment differs from the baseline: {d}" for d in doc["env_differences"]]
+    widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(len(header))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    lines += [f"FAIL {p}" for p in doc["problems"]]
+    lines.append(f"verdict: {verdict}")
+    return "\n".join(lines)

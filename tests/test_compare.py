@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from harness import baselines, compare, schema, stats
+from harness.cli import cli
+from harness.errors import HarnessError
+
+MACHINE = {"cpu": "Test CPU 9000", "gpu": [], "device": "CPU", "tinygrad": "0.14.0", "tinygrad_env": {}}
+
+
+def config_entry(name, accuracy, step_time, model="mlp", target=95.0):
+    metrics = {
+        m: None
+        for m in (
+            "final_loss",
+            "steps_to_target",
+            "time_to_target_s",
+            "samples_per_s",
+            "compile_s",
+            "train_s",
+            "eval_s",
+            "wall_s",
+        )
+    }
+    metrics.update(accuracy=stats.describe(accuracy), step_time_s=stats.describe(step_time))
+    seeds = list(range(len(accuracy)))
+    return {
+        "key": f"{name}@CPU",
+        "name": name,
+        "device": "CPU",
+        "model": model,
+        "category": "gate",
+        "description": "",
+        "config": {},
+        "target": target,
+        "seeds": seeds,
+        "statuses": {"ok": len(seeds)},
+        "targets_met": sum(a >= target for a in accuracy),
+        "metrics": metrics,
+        "assert_target": True,
+        "budget": {},
+        "budget_violations": [],
+        "failures": [],
+        "runs": [f"r{i}" for i in seeds],
+    }
+
+
+def summary(configs, machine=MACHINE, suite="gate"):
+    doc = {
+        "schema_version": 1,
+        "kind": "summary",
+        "suite": suite,
+        "created_at": "2026-11-26T00:00:00Z",
+        "machines": [machine],
+        "n_runs": sum(len(c["seeds"]) for c in configs),
+        "n_expected": sum(len(c["seeds"]) for c in configs),
+        "n_failed": 0,
+        "configs": configs,
+    }
+    assert schema.errors(doc, "summary") == []
+    return doc
+
+
+BASE = summary(
+    [
+        config_entry("mlp", [97.1, 97.3, 97.2], [0.0300, 0.0310, 0.0305]),
+        config_entry("cnn", [98.6, 98.7, 98.5], [0.200, 0.204, 0.198], model="cnn", target=98.0),
+    ]
+)
+RULES = [compare.parse_rule(r) for r in compare.DEFAULT_RULES]
+
+
+def run(current, baseline=BASE, rules=RULES, **kw):
+    return compare.compare(current, baseline, rules, current_path="cur", baseline_path="base", **kw)
+
+
+def verdicts(doc):
+    return {(r["config"], r["metric"]): r["verdict"] for r in doc["rows"]}
+
+
+def test_identical_results_pass():
+    doc = run(copy.deepcopy(BASE))
+    assert doc["verdict"] == "pass" and set(verdicts(doc).values()) == {"pass"}
+    assert schema.errors(doc, "comparison") == []
+
+
+def test_noise_of_a_few_percent_passes():
+    noisy = summary(
+        [
+            config_entry("mlp", [97.2, 97.1, 97.3], [0.0312, 0.0301, 0.0318]),
+            config_entry("cnn", [98.7, 98.5, 98.6], [0.206, 0.199, 0.203], model="cnn", target=98.0),
+        ]
+    )
+    assert run(noisy)["verdict"] == "pass"
+
+
+def test_a_20_percent_slowdown_is_caught():
+    slow = summary([config_entry("mlp", [97.1, 97.3, 97.2], [0.0360, 0.0372, 0.0366]), BASE["configs"][1]])
+    doc = run(slow)
+    assert verdicts(doc)[("mlp", "step_time_s")] == "regression" and doc["verdict"] == "regression"
+    assert "20.0% worse > 10% and significant" in " ".join(doc["problems"])
+
+
+def test_a_large_but_noisy_slowdown_is_not_significant():
+    noisy = summary([config_entry("mlp", [97.1, 97.3, 97.2], [0.030, 0.060, 0.031]), BASE["configs"][1]])
+    row = next(r for r in run(noisy)["rows"] if r["metric"] == "step_time_s" and r["config"] == "mlp")
+    assert row["verdict"] == "pass" and "not significant" in row["reason"]
+
+
+def test_a_one_point_accuracy_drop_is_caught():
+    worse = summary(
+        [BASE["configs"][0], config_entry("cnn", [99.0, 99.0, 99.1], [0.2, 0.204, 0.198], model="cnn", target=98.0)]
+    )
+    worse["configs"][0] = config_entry("mlp", [96.1, 96.3, 96.2], [0.0300, 0.0310, 0.0305])
+    doc = run(worse)
+    assert verdicts(doc)[("mlp", "accuracy")] == "regression"
+    assert verdicts(doc)[("cnn", "accuracy")] == "improvement"
+
+
+def test_missed_target_fails_even_without_a_drop():
+    low = summary([config_entry("mlp", [94.0, 94.1, 94.2], [0.03, 0.031, 0.0305])])
+    doc = run(low, baseline=summary([config_entry("mlp", [94.0, 94.1, 94.2], [0.03, 0.031, 0.0305])]))
+    assert doc["verdict"] == "regression" and "target 95% met by 0 of 3" in doc["problems"][0]
+
+
+def test_other_machine_is_reported_and_can_be_fatal():
+    other = copy.deepcopy(BASE)
+    other["machines"] = [{**MACHINE, "cpu": "Other CPU"}]
+    assert any("cpu" in d for d in run(other)["env_differences"])
+    with pytest.raises(HarnessError, match="environment differs"):
+        run(other, strict_env=True)
+
+
+def test_mismatched_configs_and_suites_are_input_errors():
+    with pytest.raises(HarnessError, match="added none; missing cnn"):
+        run(summary([BASE["configs"][0]]))
+    with pytest.raises(HarnessError, match="baseline is for suite 'gate'"):
+        run(summary(BASE["configs"], suite="smoke"))
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("step_time:+10", "expected METRIC"),
+        ("speed:+10%", "unknown metric 'speed'"),
+        ("step_time:-1pp", "points \\(pp\\) apply to accuracy only"),
+        ("accuracy", "expected METRIC"),
+    ],
+)
+def test_malformed_rules(text, message):
+    with pytest.raises(HarnessError, match=message):
+        compare.parse_rule(text)
+
+
+def test_rule_parsing():
+    rule = compare.parse_rule(" accuracy : -0.3pp ")
+    assert (rule.metric, rule.bad_sign, rule.amount, rule.unit) == ("accuracy", -1, 0.3, "pp")
+
+
+def test_cli_compare_formats_and_exit_codes(tmp_path):
+    root = tmp_path / "baselines"
+    base_path = tmp_path / "base.json"
+    base_path.write_text(json.dumps(BASE))
+    runner = CliRunner()
+    missing = runner.invoke(cli, ["compare", str(base_path), "--root", str(root)])
+    assert missing.exit_code == 2 and "no baseline at" in missing.output and "baseline save" in missing.output
+    allowed = runner.invoke(cli, ["compare", str(base_path), "--root", str(root), "--allow-missing"])
+    assert allowed.exit_code == 0
+    saved = runner.invoke(cli, ["baseline", "save", str(base_path), "--root", str(root)])
+    assert saved.exit_code == 0 and (root / baselines.device_key(MACHINE) / "gate.json").exists()
+    ok = runner.invoke(
+        cli, ["compare", str(base_path), "--root", str(root), "--format", "json", "-o", str(tmp_path / "c.json")]
+    )
+    assert ok.exit_code == 0 and json.loads(ok.output)["verdict"] == "pass"
+    assert schema.errors(json.loads((tmp_path / "c.json").read_text()), "comparison") == []
+    slow = copy.deepcopy(BASE)
+    slow["configs"][0] = config_entry("mlp", [97.1, 97.3, 97.2], [0.0360, 0.0372, 0.0366])
+    (tmp_path / "slow.json").write_text(json.dumps(slow))
+    md = runner.invoke(cli, ["compare", str(tmp_path / "slow.json"), "--root", str(root), "--format", "markdown"])
+    assert md.exit_code == 1 and "**REGRESSION**" in md.output and "| mlp | step_time_s |" in md.output
+    (tmp_path / "newer.json").write_text(json.dumps({**BASE, "schema_version": 2}))
+    newer = runner.invoke(cli, ["compare", str(tmp_path / "newer.json"), "--root", str(root)])
+    assert newer.exit_code == 2 and "newer than this mnist-bench understands" in newer.output
+    listing = runner.invoke(cli, ["baseline", "list", "--root", str(root)])
+    assert "suite gate, 2 configs, 6 runs" in listing.output
