@@ -467,5 +467,32 @@ def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_miss
     sys.exit(int(ExitCode.TARGET_MISSED if doc["verdict"] == "regression" else ExitCode.OK))
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("report.md"),
+    show_default=True,
+    help="Markdown file to write.",
+)
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for PNG/SVG figures (needs mnist-bench[plots]).",
+)
+@click.option("--title", default="MNIST training study", show_default=True)
+def report(paths: tuple[Path, ...], out: Path, plots_dir: Path | None, title: str) -> None:
+    """Write a Markdown report from run results, folders of them, or pytest-benchmark JSON files."""
+    from harness import report as rp
+
+    path, notes = rp.write(list(paths), out, plots_dir=plots_dir, title=title)
+    for note in notes:
+        _echo_err(note)
+    click.echo(f"report: {path}")
+
+
 def main() -> None:
     cli(prog_name="mnist-bench")

@@ -10,7 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-# tinygrad settings that change numerics or speed; recorded whenever they are set
+# tinygrad settings that change numerics or speed; recorded whenever they are set (DEV is not:
+# tinygrad sets it itself once a device is chosen, and the device is recorded on its own)
 TINYGRAD_ENV_VARS = (
     "DEV",
     "JIT",

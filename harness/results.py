@@ -35,15 +35,14 @@ def dumps(doc: Any) -> str:
     return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write_json_atomic(path: Path, doc: Any) -> Path:
+def write_text_atomic(path: Path, text: str) -> Path:
     """Write to a temp file in the same folder, fsync, then rename: never half a file."""
     path = Path(path)
-    text = dumps(doc)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
-        raise HarnessError(f"{path.parent}: cannot write results here ({e.strerror})", ExitCode.ENVIRONMENT) from e
+        raise HarnessError(f"{path.parent}: cannot write here ({e.strerror})", ExitCode.ENVIRONMENT) from e
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -57,6 +56,10 @@ def write_json_atomic(path: Path, doc: Any) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json_atomic(path: Path, doc: Any) -> Path:
+    return write_text_atomic(path, dumps(doc))
 
 
 def check_writable(folder: Path) -> None:

@@ -1,0 +1,484 @@
+"""The study as a Markdown report (and plots), computed from result files.
+
+Every statement about a difference comes from the numbers: two configs that differ in one setting
+are compared with a Welch t-test over seeds, and overlapping 95% intervals read "no significant
+difference" rather than a ranking of noise.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from harness import results, stats, summary
+from harness.errors import HarnessError
+from harness.train import TARGETS
+
+AXES = ("lr", "batch_size", "steps", "optimizer")
+AXIS_TITLES = {"lr": "learning rate", "batch_size": "batch size", "steps": "training duration (steps)"}
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def _adhoc_suite(record: dict[str, Any]) -> dict[str, Any]:
+    c = record["config"]
+    name = f"{record['model']}-lr{c['lr']:g}-bs{c['batch_size']}-steps{c['steps']}"
+    return {
+        "name": "adhoc",
+        "run": name,
+        "category": "adhoc",
+        "description": "single runs",
+        "assert_target": True,
+        "budget": {},
+    }
+
+
+def gather(paths: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """(run records, pytest-benchmark documents, skipped-file notes) from files and folders."""
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(p.rglob("*.json"))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise HarnessError(f"{p}: no such file or folder")
+    records, pybench, skipped, versions = [], [], [], set()
+    for f in files:
+        try:
+            raw = results.read_json(f)
+        except HarnessError as e:
+            skipped.append(e.message)
+            continue
+        if isinstance(raw, dict) and "benchmarks" in raw and "machine_info" in raw:
+            pybench.append({**raw, "_path": str(f)})
+            continue
+        if isinstance(raw, dict) and isinstance(raw.get("schema_version"), int):
+            versions.add(raw["schema_version"])
+        try:
+            doc = results.load(f)
+        except HarnessError as e:
+            skipped.append(e.message)
+            continue
+        if doc["kind"] == "run":
+            records.append(doc if "suite" in doc else {**doc, "suite": _adhoc_suite(doc)})
+        elif doc["kind"] not in ("summary", "baseline", "comparison"):
+            skipped.append(f"{f}: a {doc['kind']} file")
+    if len(versions) > 1:
+        skipped.append(f"note: inputs had schema versions {sorted(versions)}; older ones were migrated")
+    if not records and not pybench:
+        raise HarnessError(
+            "no run results found in "
+            + ", ".join(map(str, paths))
+            + " (summaries and baselines hold statistics only: point at the run folders)"
+        )
+    return records, pybench, skipped
+
+
+def summaries(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_suite: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_suite[r["suite"]["name"]].append(r)
+    return [summary.build(name, rs) for name, rs in sorted(by_suite.items())]
+
+
+# --- numbers into words ---------------------------------------------------------------------------
+
+
+def fmt_stat(s: dict[str, Any] | None, digits: int = 2, scale: float = 1.0) -> str:
+    if s is None:
+        return "n/a"
+    if s["n"] == 1:
+        return f"{s['mean'] * scale:.{digits}f} (n=1)"
+    return f"{s['mean'] * scale:.{digits}f} ± {s['std'] * scale:.{digits}f}"
+
+
+def compare_accuracy(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, float | None]:
+    """How config b's accuracy differs from a's, in words, with the t-test p-value."""
+    sa, sb = a["metrics"]["accuracy"], b["metrics"]["accuracy"]
+    if sa is None or sb is None:
+        return "not comparable (a run diverged or failed)", None
+    delta = sb["mean"] - sa["mean"]
+    p = stats.welch_p(sa["values"], sb["values"])
+    if sa["n"] < 2 or sb["n"] < 2:
+        return f"{delta:+.2f} pp (one seed: significance not testable)", p
+    if stats.intervals_overlap(sa, sb) or (p is not None and p >= 0.05):
+        return f"no significant difference ({delta:+.2f} pp, p={p:.2g})", p
+    return f"{'better' if delta > 0 else 'worse'} by {abs(delta):.2f} pp (p={p:.2g})", p
+
+
+def flat_config(c: dict[str, Any]) -> dict[str, Any]:
+    """A config's settings with model_config keys as `model.<key>`, without logging cadence."""
+    cfg = {k: v for k, v in c["config"].items() if k not in ("model_config", "eval_every", "log_every")}
+    cfg.update({f"model.{k}": v for k, v in c["config"]["model_config"].items()})
+    return cfg
+
+
+def varying_axes(configs: list[dict[str, Any]]) -> list[str]:
+    """Settings that take more than one value among these configs, training axes first."""
+    keys = sorted({k for c in configs for k in flat_config(c)}, key=lambda k: (k not in AXES, k))
+    return [k for k in keys if len({results.dumps(flat_config(c).get(k)) for c in configs}) > 1]
+
+
+def one_factor_pairs(configs: list[dict[str, Any]], axis: str) -> list[tuple[dict, dict]]:
+    """Pairs of configs that differ in `axis` only (everything else equal), lower value first."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in configs:
+        groups[results.dumps({k: v for k, v in flat_config(c).items() if k != axis})].append(c)
+    pairs = []
+    for members in groups.values():
+        members = sorted(members, key=lambda c: flat_config(c).get(axis))
+        pairs += list(itertools.combinations(members, 2))
+    return pairs
+
+
+def best(configs: list[dict[str, Any]], key) -> dict[str, Any] | None:
+    candidates = [c for c in configs if key(c) is not None]
+    return max(candidates, key=key) if candidates else None
+
+
+def accuracy_of(c: dict[str, Any]) -> float | None:
+    s = c["metrics"]["accuracy"]
+    return None if s is None else s["mean"]
+
+
+def accuracy_per_time(c: dict[str, Any]) -> float | None:
+    """Among configs that reach the target: the fastest to it (negated seconds, so max is best)."""
+    t = c["metrics"]["time_to_target_s"]
+    if t is None or c["targets_met"] < len(c["seeds"]):
+        return None
+    return -t["mean"]
+
+
+def settings_text(c: dict[str, Any]) -> str:
+    cfg = c["config"]
+    extra = ", ".join(f"{k}={v}" for k, v in cfg["model_config"].items() if v != _default_model_value(c["model"], k))
+    return f"LR={cfg['lr']:g}, BS={cfg['batch_size']}, steps={cfg['steps']}" + (f", {extra}" if extra else "")
+
+
+def _default_model_value(model: str, key: str) -> Any:
+    from harness.models import DEFAULT_CONFIGS
+
+    return DEFAULT_CONFIGS[model].get(key)
+
+
+# --- the Markdown -----------------------------------------------------------------------------------
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+
+def config_table(configs: list[dict[str, Any]]) -> list[str]:
+    head = [
+        "#",
+        "category",
+        "description",
+        "LR",
+        "BS",
+        "steps",
+        "seeds",
+        "accuracy % (mean ± std)",
+        "95% CI",
+        "target met",
+        "train time s",
+        "step ms (median)",
+        "samples/s",
+        "time to target s",
+    ]
+    lines = [_row(head), "|" + "---|" * len(head)]
+    for i, c in enumerate(configs, 1):
+        m, cfg = c["metrics"], c["config"]
+        ci = "n/a" if m["accuracy"] is None else f"[{m['accuracy']['ci95'][0]:.2f}, {m['accuracy']['ci95'][1]:.2f}]"
+        ttt = fmt_stat(m["time_to_target_s"], 1) if m["time_to_target_s"] else "not reached"
+        lines.append(
+            _row(
+                [
+                    str(i),
+                    c["category"],
+                    c["description"] or c["name"],
+                    f"{cfg['lr']:g}",
+                    str(cfg["batch_size"]),
+                    str(cfg["steps"]),
+                    str(len(c["seeds"])),
+                    fmt_stat(m["accuracy"]),
+                    ci,
+                    f"{c['targets_met']}/{len(c['seeds'])}",
+                    fmt_stat(m["train_s"], 1),
+                    fmt_stat(m["step_time_s"], 1, 1e3),
+                    fmt_stat(m["samples_per_s"], 0),
+                    ttt,
+                ]
+            )
+        )
+    return lines
+
+
+def impact_section(configs: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for axis in varying_axes(configs):
+        pairs = one_factor_pairs(configs, axis)
+        if not pairs:
+            continue
+        title = AXIS_TITLES.get(axis, axis.replace("model.", "model: "))
+        lines += [f"#### Impact of {title}", ""]
+        for a, b in pairs:
+            words, _ = compare_accuracy(a, b)
+            ta, tb = a["metrics"]["train_s"], b["metrics"]["train_s"]
+            time_note = "" if not (ta and tb) else f"; training time {ta['mean']:.1f} s -> {tb['mean']:.1f} s"
+            lines.append(
+                f"- {axis} {flat_config(a)[axis]} -> {flat_config(b)[axis]} (with {_fixed(a, axis)}): "
+                f"accuracy {fmt_stat(a['metrics']['accuracy'])} -> {fmt_stat(b['metrics']['accuracy'])} %, "
+                f"{words}{time_note}"
+            )
+        lines.append("")
+    return lines or ["No pair of configs differs in a single setting, so no effect can be isolated.", ""]
+
+
+def _fixed(c: dict[str, Any], axis: str) -> str:
+    cfg = flat_config(c)
+    shown = [k for k in ("lr", "batch_size", "steps") if k != axis]
+    return ", ".join(f"{k}={cfg[k]}" for k in shown)
+
+
+def best_section(model: str, configs: list[dict[str, Any]]) -> list[str]:
+    target = TARGETS[model]
+    top = best(configs, accuracy_of)
+    fast = best(configs, accuracy_per_time)
+    lines = []
+    if top:
+        s = top["metrics"]["accuracy"]
+        reached = "target reached" if s["mean"] >= target else "target NOT reached"
+        lines.append(
+            f"- **Best accuracy:** {top['description'] or top['name']} ({settings_text(top)}): "
+            f"{fmt_stat(s)} % over {s['n']} seed(s), {reached} (>= {target:g}%)."
+        )
+        rivals = [
+            c
+            for c in configs
+            if c is not top
+            and c["metrics"]["accuracy"] is not None
+            and stats.intervals_overlap(c["metrics"]["accuracy"], s)
+            and s["n"] > 1
+        ]
+        if rivals:
+            lines.append(
+                f"  Not significantly better than: {', '.join(c['name'] for c in rivals)} (95% intervals overlap)."
+            )
+    if fast:
+        t = fast["metrics"]["time_to_target_s"]
+        lines.append(
+            f"- **Best accuracy per time:** {fast['description'] or fast['name']} ({settings_text(fast)}): "
+            f"reaches {target:g}% after {fmt_stat(t, 1)} s of training on every seed, final accuracy "
+            f"{fmt_stat(fast['metrics']['accuracy'])} %."
+        )
+    else:
+        lines.append(f"- No config reached {target:g}% on every seed, so none is fastest to the target.")
+    return lines
+
+
+def model_section(model: str, configs: list[dict[str, Any]], plots: dict[str, str]) -> list[str]:
+    lines = [f"## {model.upper()}", "", "### Configurations tested", ""]
+    lines += config_table(configs) + [""]
+    lines += ["### Analysis", ""] + impact_section(configs)
+    lines += ["### Best configurations", ""] + best_section(model, configs) + [""]
+    for kind in ("loss", "effects"):
+        if f"{model}-{kind}" in plots:
+            lines += [f"![{model} {kind}]({plots[f'{model}-{kind}']})", ""]
+    return lines
+
+
+def side_by_side(by_model: dict[str, list[dict[str, Any]]]) -> list[str]:
+    head = ["model", "best config", "accuracy %", "target", "reached", "fastest to target", "time to target s"]
+    lines = [_row(head), "|" + "---|" * len(head)]
+    for model, configs in by_model.items():
+        top, fast = best(configs, accuracy_of), best(configs, accuracy_per_time)
+        if top is None:
+            continue
+        s = top["metrics"]["accuracy"]
+        lines.append(
+            _row(
+                [
+                    model.upper(),
+                    settings_text(top),
+                    fmt_stat(s),
+                    f">= {TARGETS[model]:g}%",
+                    "yes" if s["mean"] >= TARGETS[model] else "no",
+                    settings_text(fast) if fast else "none",
+                    fmt_stat(fast["metrics"]["time_to_target_s"], 1) if fast else "n/a",
+                ]
+            )
+        )
+    return lines
+
+
+def environment_section(docs: list[dict[str, Any]], records: list[dict[str, Any]]) -> list[str]:
+    machines = {results.dumps(m): m for d in docs for m in d["machines"]}
+    lines = ["## Environment", ""]
+    for m in machines.values():
+        env_vars = ", ".join(f"{k}={v}" for k, v in m["tinygrad_env"].items()) or "defaults"
+        lines.append(
+            f"- device {m['device']} on {m['cpu']}{' / ' + ', '.join(m['gpu']) if m['gpu'] else ''}; "
+            f"tinygrad {m['tinygrad']} ({env_vars})"
+        )
+    first = records[0]["environment"]
+    commits = sorted({r["environment"]["git"]["commit"] or "unknown" for r in records})
+    lines += [
+        f"- Python {first['python']['version']}, numpy {first['packages']['numpy']}, "
+        f"{first['os']['system']} {first['os']['release']}, {first['cpu']['cores']} cores",
+        f"- mnist-bench commit(s): {', '.join(c[:12] for c in commits)}",
+        f"- dataset: MNIST, {records[0]['dataset']['n_train']} training / {records[0]['dataset']['n_test']} "
+        "test images, SHA-256 verified",
+        f"- runs: {len(records)}, from {min(r['started_at'] for r in records)} to "
+        f"{max(r['finished_at'] for r in records)}",
+        "",
+    ]
+    return lines
+
+
+def method_section() -> list[str]:
+    return [
+        "## Method",
+        "",
+        "- Each config ran once per seed; the seed fixes weight init and batch order. Accuracy is on the full "
+        "test set after the last step; mean ± std and the 95% t-interval are over seeds.",
+        "- Step time: the median over all steps after the 2 warm-up (compile) steps, device synchronised. "
+        "Training time excludes evaluation; time to target is the training time at the first evaluation "
+        "(every `eval_every` steps) at or above the target.",
+        "- A difference is called significant only when the 95% intervals do not overlap and a Welch t-test "
+        'gives p < 0.05; otherwise the report says "no significant difference".',
+        "",
+    ]
+
+
+def pytest_benchmark_section(pybench: list[dict[str, Any]]) -> list[str]:
+    if not pybench:
+        return []
+    lines = ["## pytest-benchmark results", ""]
+    head = ["file", "benchmark", "median ms", "IQR ms", "rounds", "device", "extra"]
+    lines += [_row(head), "|" + "---|" * len(head)]
+    for doc in pybench:
+        for b in doc["benchmarks"]:
+            s = b["stats"]
+            extra = ", ".join(f"{k}={v}" for k, v in sorted(b.get("extra_info", {}).items()) if k != "device")
+            lines.append(
+                _row(
+                    [
+                        Path(doc["_path"]).name,
+                        b["name"],
+                        f"{s['median'] * 1e3:.2f}",
+                        f"{s['iqr'] * 1e3:.2f}",
+                        str(s["rounds"]),
+                        b.get("extra_info", {}).get("device", ""),
+                        extra,
+                    ]
+                )
+            )
+    machine = pybench[0]["machine_info"]
+    lines += [
+        "",
+        f"Machine: {machine.get('cpu_model', machine.get('processor', '?'))}, tinygrad {machine.get('tinygrad', '?')}.",
+        "",
+    ]
+    return lines
+
+
+def executive_summary(by_model: dict[str, list[dict[str, Any]]]) -> list[str]:
+    lines = ["## Executive summary", ""]
+    for model, configs in by_model.items():
+        top = best(configs, accuracy_of)
+        if top is None:
+            lines.append(f"- **{model.upper()}:** every run failed or diverged.")
+            continue
+        s = top["metrics"]["accuracy"]
+        met = sum(c["targets_met"] == len(c["seeds"]) for c in configs)
+        lines.append(
+            f"- **{model.upper()}:** best {fmt_stat(s)} % ({settings_text(top)}; "
+            f"target >= {TARGETS[model]:g}% {'reached' if s['mean'] >= TARGETS[model] else 'missed'}); "
+            f"{met} of {len(configs)} configs reach the target on every seed."
+        )
+    return lines + [""]
+
+
+def render(
+    records: list[dict[str, Any]],
+    pybench: list[dict[str, Any]],
+    *,
+    title: str = "MNIST training study",
+    plots: dict[str, str] | None = None,
+    notes: list[str] | None = None,
+) -> str:
+    plots = plots or {}
+    docs = summaries(records) if records else []
+    configs = [c for d in docs for c in d["configs"]]
+    by_model = {m: [c for c in configs if c["model"] == m] for m in ("mlp", "cnn")}
+    by_model = {m: cs for m, cs in by_model.items() if cs}
+    lines = [
+        f"# {title}",
+        "",
+        f"Generated by `mnist-bench report` at {results.utc_now()} from {len(records)} runs "
+        f"({', '.join(d['suite'] for d in docs) or 'no suites'}).",
+        "",
+    ]
+    if by_model:
+        lines += executive_summary(by_model) + method_section()
+        for model, cs in by_model.items():
+            lines += model_section(model, cs, plots)
+        lines += ["## MLP vs CNN", ""] + side_by_side(by_model) + [""]
+        if "pareto" in plots:
+            lines += [f"![accuracy against training time]({plots['pareto']})", ""]
+        lines += environment_section(docs, records)
+    lines += pytest_benchmark_section(pybench)
+    lines += [f"- {n}" for n in notes or []]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+def make_plots(records: list[dict[str, Any]], folder: Path, link_base: Path) -> dict[str, str]:
+    """Draw every figure into `folder`; returns {figure key: path relative to the report}."""
+    import os
+
+    from harness import plots
+
+    docs = summaries(records)
+    configs = [c for d in docs for c in d["configs"]]
+    made = {"pareto": plots.accuracy_vs_time(configs, folder)}
+    for model in ("mlp", "cnn"):
+        model_configs = [c for c in configs if c["model"] == model]
+        if not model_configs:
+            continue
+        by_config: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in records:
+            if r["model"] == model and r["status"] != "failed":
+                by_config[r["suite"]["run"]].append(r)
+        made[f"{model}-loss"] = plots.loss_curves(model, by_config, folder)
+        pairs = {axis: one_factor_pairs(model_configs, axis) for axis in varying_axes(model_configs)}
+        if effect := plots.effects(model, model_configs, pairs, folder):
+            made[f"{model}-effects"] = effect
+    rel = os.path.relpath(folder, link_base)
+    return {k: f"{rel}/{v}" for k, v in made.items()}
+
+
+def write(
+    paths: list[Path], out: Path, *, plots_dir: Path | None = None, title: str = "MNIST training study"
+) -> tuple[Path, list[str]]:
+    """Write the report for the results under `paths`; returns (path, notes for the user)."""
+    from harness import plots
+
+    records, pybench, skipped = gather(paths)
+    notes = [f"skipped {s}" for s in skipped]
+    figures: dict[str, str] = {}
+    if plots_dir is not None and records:
+        if plots.available():
+            figures = make_plots(records, plots_dir, out.parent)
+        else:
+            notes.append("plots skipped: matplotlib is not installed (pip install 'mnist-bench[plots]')")
+    text = render(
+        records, pybench, title=title, plots=figures, notes=[n for n in notes if n.startswith("plots skipped")]
+    )
+    return results.write_text_atomic(out, text), notes
