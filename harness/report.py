@@ -282,9 +282,9 @@ def best_section(model: str, configs: list[dict[str, Any]]) -> list[str]:
 
 def model_section(model: str, configs: list[dict[str, Any]], plots: dict[str, str]) -> list[str]:
     lines = [f"## {model.upper()}", "", "### Configurations tested", ""]
-    lines += config_table(configs) + [""]
-    lines += ["### Analysis", ""] + impact_section(configs)
-    lines += ["### Best configurations", ""] + best_section(model, configs) + [""]
+    lines += [*config_table(configs), ""]
+    lines += ["### Analysis", "", *impact_section(configs)]
+    lines += ["### Best configurations", "", *best_section(model, configs), ""]
     for kind in ("loss", "effects"):
         if f"{model}-{kind}" in plots:
             lines += [f"![{model} {kind}]({plots[f'{model}-{kind}']})", ""]
@@ -400,7 +400,7 @@ def executive_summary(by_model: dict[str, list[dict[str, Any]]]) -> list[str]:
             f"target >= {TARGETS[model]:g}% {'reached' if s['mean'] >= TARGETS[model] else 'missed'}); "
             f"{met} of {len(configs)} configs reach the target on every seed."
         )
-    return lines + [""]
+    return [*lines, ""]
 
 
 def render(
@@ -427,7 +427,7 @@ def render(
         lines += executive_summary(by_model) + method_section()
         for model, cs in by_model.items():
             lines += model_section(model, cs, plots)
-        lines += ["## MLP vs CNN", ""] + side_by_side(by_model) + [""]
+        lines += ["## MLP vs CNN", "", *side_by_side(by_model), ""]
         if "pareto" in plots:
             lines += [f"![accuracy against training time]({plots['pareto']})", ""]
         lines += environment_section(docs, records)
