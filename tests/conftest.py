@@ -29,3 +29,13 @@ def data_copy(tmp_path, mnist) -> Path:
     for spec in mnist_data.SPECS:
         shutil.copyfile(mnist_data.find_file(source, spec), folder / spec.name)
     return folder
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The shipped smoke suite, run once for the session: (folder, planned runs, outcome)."""
+    from harness import runner, suites
+
+    out = tmp_path_factory.mktemp("smoke")
+    planned = suites.expand(suites.load("smoke"), ["CPU"])
+    return out, planned, runner.run_suite("smoke", planned, out)

@@ -105,13 +105,6 @@ def test_shards_partition_the_runs():
     assert sorted(keys) == sorted(p.key for p in planned) and len(set(keys)) == len(keys)
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("smoke")
-    planned = suites.expand(suites.load("smoke"), ["CPU"])
-    return out, planned, runner.run_suite("smoke", planned, out)
-
-
 def test_suite_run_writes_each_result_and_a_valid_summary(smoke_run):
     out, planned, outcome = smoke_run
     assert sorted(p.name for p in out.glob("*.json")) == sorted([p.filename for p in planned] + ["summary.json"])

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import plots, report, stats
+from harness.errors import HarnessError
+
+
+def cfg(name, lr, bs, steps, accuracy, model="mlp"):
+    metrics = {
+        k: None
+        for k in (
+            "final_loss",
+            "steps_to_target",
+            "time_to_target_s",
+            "step_time_s",
+            "samples_per_s",
+            "compile_s",
+            "eval_s",
+            "wall_s",
+        )
+    }
+    metrics.update(accuracy=stats.describe(accuracy), train_s=stats.describe([10.0] * len(accuracy)))
+    return {
+        "name": name,
+        "model": model,
+        "category": "c",
+        "description": name,
+        "seeds": list(range(len(accuracy))),
+        "targets_met": 0,
+        "config": {
+            "lr": lr,
+            "batch_size": bs,
+            "steps": steps,
+            "seed": 0,
+            "optimizer": "adam",
+            "eval_every": 50,
+            "log_every": 10,
+            "model_config": {"activation": "relu"},
+        },
+        "metrics": metrics,
+    }
+
+
+def test_overlapping_intervals_read_no_significant_difference():
+    a, b = cfg("a", 1e-3, 128, 100, [94.5, 94.7, 94.6]), cfg("b", 3e-3, 128, 100, [94.6, 94.4, 94.8])
+    words, p = report.compare_accuracy(a, b)
+    assert words.startswith("no significant difference") and p > 0.05
+
+
+def test_a_clear_difference_is_named_with_its_size():
+    a, b = cfg("a", 1e-3, 128, 100, [94.5, 94.6, 94.55]), cfg("b", 1e-3, 128, 1000, [98.7, 98.8, 98.75])
+    words, p = report.compare_accuracy(a, b)
+    assert words.startswith("better by 4.20 pp") and p < 0.01
+
+
+def test_one_factor_pairs_find_single_setting_changes():
+    configs = [
+        cfg("base", 1e-3, 128, 100, [1]),
+        cfg("lr", 3e-3, 128, 100, [1]),
+        cfg("bs", 1e-3, 64, 100, [1]),
+        cfg("combo", 2e-3, 256, 500, [1]),
+    ]
+    assert report.varying_axes(configs) == ["batch_size", "lr", "steps"]
+    assert [(a["name"], b["name"]) for a, b in report.one_factor_pairs(configs, "lr")] == [("base", "lr")]
+    assert [(a["name"], b["name"]) for a, b in report.one_factor_pairs(configs, "batch_size")] == [("bs", "base")]
+    assert report.one_factor_pairs(configs, "steps") == []
+
+
+def test_pareto_front():
+    assert plots.pareto_front([(1, 90), (2, 95), (3, 94), (4, 99), (0.5, 80)]) == [4, 0, 1, 3]
+
+
+def test_report_from_real_results_with_plots(smoke_run, tmp_path):
+    out_dir, _, _ = smoke_run
+    (tmp_path / "unrelated.json").write_text(json.dumps({"hello": "world"}))
+    path, notes = report.write(
+        [out_dir, tmp_path / "unrelated.json"], tmp_path / "r" / "report.md", plots_dir=tmp_path / "r" / "plots"
+    )
+    text = path.read_text()
+    for heading in (
+        "## Executive summary",
+        "## MLP",
+        "## CNN",
+        "### Configurations tested",
+        "## MLP vs CNN",
+        "## Environment",
+        "![mlp loss](plots/mlp-loss.png)",
+    ):
+        assert heading in text
+    assert "MLP, 3 steps of 32" in text and "n/a" not in text.split("## MLP vs CNN")[0].split("## MLP")[1]
+    assert any("unrelated.json" in n for n in notes)
+    for stem in ("pareto", "mlp-loss", "cnn-loss"):
+        assert (tmp_path / "r" / "plots" / f"{stem}.png").stat().st_size > 10_000
+        assert (tmp_path / "r" / "plots" / f"{stem}.svg").exists()
+
+
+def test_report_without_matplotlib_says_plots_were_skipped(smoke_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(plots, "available", lambda: False)
+    path, notes = report.write([smoke_run[0]], tmp_path / "report.md", plots_dir=tmp_path / "plots")
+    assert "plots skipped" in path.read_text() and not (tmp_path / "plots").exists()
+    assert any("plots skipped" in n for n in notes)
+
+
+def test_pytest_benchmark_json_is_shown(tmp_path):
+    doc = {
+        "machine_info": {"cpu_model": "X", "tinygrad": "0.14.0"},
+        "benchmarks": [
+            {
+                "name": "test_train_step[CPU-mlp]",
+                "extra_info": {"device": "CPU", "model": "mlp"},
+                "stats": {"median": 0.031, "iqr": 0.002, "rounds": 40},
+            }
+        ],
+    }
+    (tmp_path / "0001_x.json").write_text(json.dumps(doc))
+    path, _ = report.write([tmp_path / "0001_x.json"], tmp_path / "report.md")
+    assert "| 0001_x.json | test_train_step[CPU-mlp] | 31.00 | 2.00 | 40 | CPU | model=mlp |" in path.read_text()
+
+
+def test_nothing_to_report_is_a_clear_error(tmp_path):
+    (tmp_path / "a.json").write_text("{}")
+    with pytest.raises(HarnessError, match="no run results found"):
+        report.write([tmp_path], tmp_path / "report.md")
+    with pytest.raises(HarnessError, match="no such file or folder"):
+        report.write([tmp_path / "missing"], tmp_path / "report.md")
