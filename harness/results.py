@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import secrets
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import schema
+from harness import atomic, schema
 from harness.errors import ExitCode, HarnessError
 
 DEFAULT_OUT = Path("results/runs")
@@ -36,30 +35,11 @@ def dumps(doc: Any) -> str:
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
-    """Write to a temp file in the same folder, fsync, then rename: never half a file."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise HarnessError(f"{path.parent}: cannot write here ({e.strerror})", ExitCode.ENVIRONMENT) from e
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise HarnessError(f"{path}: write failed ({e.strerror}); nothing was changed", ExitCode.ENVIRONMENT) from e
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic.write_text(path, text)
 
 
 def write_json_atomic(path: Path, doc: Any) -> Path:
-    return write_text_atomic(path, dumps(doc))
+    return atomic.write_text(path, dumps(doc))
 
 
 def check_writable(folder: Path) -> None:

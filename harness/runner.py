@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import bench, devices, results, summary
+from harness import atomic, bench, devices, results, summary
 from harness import data as mnist_data
 from harness.errors import HarnessError
 from harness.suites import PlannedRun
 
-SUMMARY_NAME = "summary.json"
+
+def summary_path(out_dir: Path, suite_name: str) -> Path:
+    return out_dir / f"{suite_name}.summary.json"
 
 
 @dataclass
@@ -70,6 +72,7 @@ def run_suite(
     if not planned:
         raise HarnessError("nothing to run: the suite (or this shard of it) is empty")
     results.check_writable(out_dir)
+    atomic.clean_stale_temp_files(out_dir)
     mnist = mnist_data.load(data_dir, log=log)
     outcome_records, ran, skipped = [], [], []
     for p in planned:
@@ -93,9 +96,33 @@ def run_suite(
         record, _ = bench.run(request, mnist=mnist, progress=progress, log=log)
         outcome_records.append(record)
         ran.append(p.key)
-    doc = summary.build(suite_name, outcome_records, expected=len(planned))
-    path = results.write_validated(out_dir / SUMMARY_NAME, doc, "summary")
+    doc, path = write_summary(suite_name, planned, outcome_records, out_dir)
     return SuiteOutcome(doc, path, ran, skipped)
+
+
+def _same_config(record: dict[str, Any]) -> tuple[str, str, str]:
+    config = {k: v for k, v in record["config"].items() if k != "seed"}
+    return record["suite"]["run"], record["device"]["name"], results.dumps(config)
+
+
+def write_summary(
+    suite_name: str, planned: list[PlannedRun], records: list[dict[str, Any]], out_dir: Path
+) -> tuple[dict[str, Any], Path]:
+    """Summarize this run's records plus other seeds of the same configs already in the folder
+    (a concurrent or earlier run), under a lock so concurrent runs do not clobber the summary."""
+    with atomic.folder_lock(out_dir):
+        found, _ = summary.load_runs([out_dir])
+        wanted = {_same_config(r) for r in records}
+        mine = {r["run_id"] for r in records}
+        extra = [
+            r
+            for r in found
+            if r.get("suite", {}).get("name") == suite_name and r["run_id"] not in mine and _same_config(r) in wanted
+        ]
+        keys = {p.key for p in planned} | {f"{summary.config_key(r)}#seed{r['config']['seed']}" for r in extra}
+        by_key = {f"{summary.config_key(r)}#seed{r['config']['seed']}": r for r in [*extra, *records]}
+        doc = summary.build(suite_name, list(by_key.values()), expected=len(keys))
+        return doc, results.write_validated(summary_path(out_dir, suite_name), doc, "summary")
 
 
 def merge(paths: list[Path], out: Path | None) -> tuple[dict[str, Any], Path | None, list[str]]:

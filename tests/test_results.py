@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harness import results, schema
+from harness import atomic, results, schema
 from harness.errors import HarnessError
 
 
@@ -56,7 +56,7 @@ def test_failed_write_keeps_the_old_file(tmp_path, record, monkeypatch):
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(results.os, "fsync", full_disk)
+    monkeypatch.setattr(atomic.os, "fsync", full_disk)
     with pytest.raises(HarnessError, match="No space left on device"):
         results.write_json_atomic(path, record)
     assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["r.json"]

@@ -107,7 +107,7 @@ def test_shards_partition_the_runs():
 
 def test_suite_run_writes_each_result_and_a_valid_summary(smoke_run):
     out, planned, outcome = smoke_run
-    assert sorted(p.name for p in out.glob("*.json")) == sorted([p.filename for p in planned] + ["summary.json"])
+    assert sorted(p.name for p in out.glob("*.json")) == sorted([p.filename for p in planned] + ["smoke.summary.json"])
     doc = outcome.summary
     assert doc["n_runs"] == 4 and [c["key"] for c in doc["configs"]] == ["cnn-tiny@CPU", "mlp-tiny@CPU"]
     acc = doc["configs"][1]["metrics"]["accuracy"]
