@@ -111,7 +111,8 @@ def test_migration_runs_step_by_step(monkeypatch):
 
 def invoke(*args):
     result = CliRunner().invoke(cli, list(args))
-    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
     return result
 
 
@@ -165,7 +166,7 @@ def tiny_tmpfs(tmp_path):
 
 
 def test_full_disk_loses_nothing(tiny_tmpfs, smoke_run):
-    out, _, outcome = smoke_run
+    _, _, outcome = smoke_run
     (tiny_tmpfs / "keep.json").write_text(" " * 4000)  # one of the two 4 KiB pages left: records are bigger
     result = invoke("baseline", "save", str(outcome.summary_path), "--root", str(tiny_tmpfs))
     assert result.exit_code == 4 and "No space left on device" in result.output
