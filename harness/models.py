@@ -15,8 +15,8 @@ from harness.errors import HarnessError
 MODELS = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "tanh", "leaky_relu", "gelu", "silu")
 DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
-    "mlp": {"hidden": [512, 512], "activation": "relu"},
-    "cnn": {"channels": [32, 64], "kernels": [5, 3], "activation": "relu"},
+    "mlp": {"hidden": [512, 512], "activation": "relu", "dropout": 0.0, "batchnorm": False},
+    "cnn": {"channels": [32, 64], "kernels": [5, 3], "activation": "relu", "dropout": 0.0, "batchnorm": True},
 }
 IMAGE_SIZE, N_CLASSES = 28, 10
 
@@ -31,6 +31,8 @@ def model_config(model: str, overrides: dict[str, Any] | None = None) -> dict[st
         raise HarnessError(f"unknown {model} config key(s): {', '.join(sorted(unknown))}")
     if config["activation"] not in ACTIVATIONS:
         raise HarnessError(f"unknown activation {config['activation']!r}; choose one of: {', '.join(ACTIVATIONS)}")
+    if not (isinstance(config["dropout"], int | float) and 0 <= config["dropout"] < 1):
+        raise HarnessError(f"dropout must be in [0, 1), got {config['dropout']}")
     if model == "cnn":
         _check_cnn_shape(config["channels"], config["kernels"])
     elif not config["hidden"] or min(config["hidden"]) < 1:
@@ -64,16 +66,25 @@ def activation_fn(name: str) -> Callable:
     }[name]
 
 
-class MLP:
-    """Flatten, then Linear + activation per hidden size, then a 10-way Linear."""
+def _dropout(p: float) -> list[Callable]:
+    return [lambda x: x.dropout(p)] if p else []
 
-    def __init__(self, hidden: list[int], activation: str):
+
+class MLP:
+    """Flatten, then Linear (+ batch-norm) + activation (+ dropout) per hidden size, then a 10-way Linear."""
+
+    def __init__(self, hidden: list[int], activation: str, dropout: float = 0.0, batchnorm: bool = False):
         from tinygrad import nn
 
         sizes = [IMAGE_SIZE * IMAGE_SIZE, *hidden]
         self.layers: list[Callable] = [lambda x: x.flatten(1)]
         for n_in, n_out in itertools.pairwise(sizes):
-            self.layers += [nn.Linear(n_in, n_out), activation_fn(activation)]
+            self.layers += [
+                nn.Linear(n_in, n_out),
+                *([nn.BatchNorm(n_out)] if batchnorm else []),
+                activation_fn(activation),
+                *_dropout(dropout),
+            ]
         self.layers.append(nn.Linear(sizes[-1], N_CLASSES))
 
     def __call__(self, x):
@@ -81,19 +92,22 @@ class MLP:
 
 
 class CNN:
-    """Blocks of (conv, act, conv, act, batch-norm, 2x2 max-pool), then a 10-way Linear."""
+    """Blocks of (conv, act, conv, act, batch-norm, 2x2 max-pool), then (dropout and) a 10-way Linear."""
 
-    def __init__(self, channels: list[int], kernels: list[int], activation: str):
+    def __init__(
+        self, channels: list[int], kernels: list[int], activation: str, dropout: float = 0.0, batchnorm: bool = True
+    ):
         from tinygrad import Tensor, nn
 
         act = activation_fn(activation)
         self.layers: list[Callable] = []
         c_in = 1
         for c, k in zip(channels, kernels, strict=True):
-            self.layers += [nn.Conv2d(c_in, c, k), act, nn.Conv2d(c, c, k), act, nn.BatchNorm(c), Tensor.max_pool2d]
+            norm = [nn.BatchNorm(c)] if batchnorm else []
+            self.layers += [nn.Conv2d(c_in, c, k), act, nn.Conv2d(c, c, k), act, *norm, Tensor.max_pool2d]
             c_in = c
         flat = c_in * _cnn_output_size(kernels) ** 2
-        self.layers += [lambda x: x.flatten(1), nn.Linear(flat, N_CLASSES)]
+        self.layers += [lambda x: x.flatten(1), *_dropout(dropout), nn.Linear(flat, N_CLASSES)]
 
     def __call__(self, x):
         return x.sequential(self.layers)
@@ -103,8 +117,8 @@ def build(model: str, config: dict[str, Any]):
     """A fresh model with weights drawn from tinygrad's (seeded) RNG."""
     config = model_config(model, config)
     if model == "mlp":
-        return MLP(config["hidden"], config["activation"])
-    return CNN(config["channels"], config["kernels"], config["activation"])
+        return MLP(config["hidden"], config["activation"], config["dropout"], config["batchnorm"])
+    return CNN(config["channels"], config["kernels"], config["activation"], config["dropout"], config["batchnorm"])
 
 
 def forward_flops(model: str, config: dict[str, Any]) -> int:

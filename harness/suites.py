@@ -15,8 +15,23 @@ from harness.errors import HarnessError
 from harness.models import DEFAULT_CONFIGS
 from harness.train import TARGETS, RunSpec
 
-SETTINGS = ("lr", "batch_size", "steps", "optimizer", "eval_every", "log_every")
-MODEL_AXES = ("activation", "hidden", "channels", "kernels")
+SETTINGS = (
+    "lr",
+    "batch_size",
+    "steps",
+    "optimizer",
+    "eval_every",
+    "log_every",
+    "weight_decay",
+    "momentum",
+    "schedule",
+    "warmup_steps",
+    "label_smoothing",
+    "augment_rotate",
+    "augment_scale",
+    "augment_translate",
+)
+MODEL_AXES = ("activation", "hidden", "channels", "kernels", "dropout", "batchnorm")
 
 
 def suite_dir() -> Path:

@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from harness import augment, optim
 from harness.data import Mnist
 from harness.errors import ExitCode, HarnessError
 from harness.models import build, model_config
 
 MEAN, STD = 0.1307, 0.3081
 WARMUP_STEPS = 2  # TinyJit runs the first call eagerly and captures on the second
-OPTIMIZERS = ("adam",)
 TARGETS = {"mlp": 95.0, "cnn": 98.0}
 DEFAULTS: dict[str, dict[str, Any]] = {
     "mlp": {"lr": 0.002, "batch_size": 128, "steps": 300, "eval_every": 50},
@@ -42,6 +42,18 @@ class RunSpec:
     model_config: dict[str, Any] = field(default_factory=dict)
     eval_every: int = 0  # 0: only at the end
     log_every: int = 10
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd, nesterov and rmsprop only
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    label_smoothing: float = 0.0
+    augment_rotate: float = 0.0  # degrees, uniform in [-a, a]
+    augment_scale: float = 0.0  # fraction, zoom uniform in [1-s, 1+s]
+    augment_translate: float = 0.0  # pixels, uniform in [-t, t] on each axis
+
+    @property
+    def augments(self) -> bool:
+        return bool(self.augment_rotate or self.augment_scale or self.augment_translate)
 
     def __post_init__(self) -> None:
         check_spec(self)
@@ -72,8 +84,26 @@ def check_spec(spec: RunSpec) -> None:
         raise HarnessError("eval_every must be >= 0 and log_every >= 1")
     if spec.seed < 0:
         raise HarnessError(f"seed must be >= 0, got {spec.seed}")
-    if spec.optimizer not in OPTIMIZERS:
-        raise HarnessError(f"unknown optimizer {spec.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    if spec.optimizer not in optim.OPTIMIZERS:
+        raise HarnessError(f"unknown optimizer {spec.optimizer!r}; choose one of: {', '.join(optim.OPTIMIZERS)}")
+    if spec.schedule not in optim.SCHEDULES:
+        raise HarnessError(f"unknown schedule {spec.schedule!r}; choose one of: {', '.join(optim.SCHEDULES)}")
+    if spec.optimizer == "adam" and spec.weight_decay:
+        raise HarnessError('adam has no weight decay here; use optimizer = "adamw" for decoupled decay')
+    if not 0 <= spec.warmup_steps <= spec.steps:
+        raise HarnessError(f"warmup_steps must be between 0 and steps ({spec.steps}), got {spec.warmup_steps}")
+    ranges = {
+        "weight_decay": (0, 1),
+        "momentum": (0, 0.999),
+        "label_smoothing": (0, 0.5),
+        "augment_rotate": (0, 180),
+        "augment_scale": (0, 0.5),
+        "augment_translate": (0, 14),
+    }
+    for name, (low, high) in ranges.items():
+        value = getattr(spec, name)
+        if not (isinstance(value, int | float) and low <= value <= high):
+            raise HarnessError(f"{name} must be between {low} and {high}, got {value}")
 
 
 @dataclass
@@ -145,26 +175,36 @@ class Trainer:
             for i in range(0, len(data.y_test), b)
         ]
         self.n_test = len(data.y_test)
-        self.optimizer = nn.optim.Adam(nn.state.get_parameters(self.model), lr=spec.lr)
+        self.optimizer = optim.make(
+            spec.optimizer, nn.state.get_parameters(self.model), spec.lr, spec.weight_decay, spec.momentum
+        )
         self.train_step = TinyJit(self._train_step)
         self.correct = TinyJit(self._correct)
 
     def _train_step(self, idx):
         from tinygrad import Context
 
+        spec = self.spec
         with Context(TRAINING=1):
             self.optimizer.zero_grad()
-            logits = self.model(normalize(self.x_train[idx]))
-            loss = logits.sparse_categorical_crossentropy(self.y_train[idx]).backward()
+            x = normalize(self.x_train[idx])
+            if spec.augments:
+                x = augment.affine(x, spec.augment_rotate, spec.augment_scale, spec.augment_translate)
+            logits = self.model(x)
+            loss = logits.sparse_categorical_crossentropy(self.y_train[idx], label_smoothing=spec.label_smoothing)
+            loss = loss.backward()
             self.optimizer.step()
             return loss.realize()
 
     def _correct(self, x, y):
         return (self.model(normalize(x)).argmax(axis=1) == y).sum().realize()
 
-    def step(self, indices: np.ndarray) -> float:
+    def step(self, indices: np.ndarray, lr: float | None = None) -> float:
+        """One training step on these sample indices; `lr` (if given) is set first."""
         from tinygrad import Tensor
 
+        if lr is not None:
+            self.optimizer.lr.assign(Tensor([lr], device=self.device, dtype=self.optimizer.lr.dtype)).realize()
         return self.train_step(Tensor(indices, device=self.device)).item()
 
     def accuracy(self) -> float:
@@ -185,7 +225,14 @@ def train(
     loss = float("nan")
     for step in range(1, spec.steps + 1):
         t0 = time.perf_counter()
-        loss = trainer.step(order[step - 1])  # .item() synchronises the device
+        lr = (
+            None
+            if spec.schedule == "constant" and not spec.warmup_steps
+            else optim.lr_at(
+                step - 1, lr=spec.lr, steps=spec.steps, schedule=spec.schedule, warmup_steps=spec.warmup_steps
+            )
+        )
+        loss = trainer.step(order[step - 1], lr)  # .item() synchronises the device
         step_times.append(time.perf_counter() - t0)
         if step % spec.log_every == 0 or step == spec.steps or not math.isfinite(loss):
             loss_curve.append([step, loss])

@@ -7,8 +7,19 @@ from harness.errors import HarnessError
 
 
 def test_defaults_are_the_documented_architectures():
-    assert models.model_config("mlp") == {"hidden": [512, 512], "activation": "relu"}
-    assert models.model_config("cnn") == {"channels": [32, 64], "kernels": [5, 3], "activation": "relu"}
+    assert models.model_config("mlp") == {
+        "hidden": [512, 512],
+        "activation": "relu",
+        "dropout": 0.0,
+        "batchnorm": False,
+    }
+    assert models.model_config("cnn") == {
+        "channels": [32, 64],
+        "kernels": [5, 3],
+        "activation": "relu",
+        "dropout": 0.0,
+        "batchnorm": True,
+    }
 
 
 @pytest.mark.parametrize(
