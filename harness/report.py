@@ -38,14 +38,7 @@ def _adhoc_suite(record: dict[str, Any]) -> dict[str, Any]:
 
 def gather(paths: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """(run records, pytest-benchmark documents, skipped-file notes) from files and folders."""
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files += sorted(p.rglob("*.json"))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise HarnessError(f"{p}: no such file or folder")
+    files = results.json_files(paths)
     records, pybench, skipped, versions = [], [], [], set()
     for f in files:
         try:

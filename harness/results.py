@@ -112,117 +112,106 @@ def status_of(accuracy: float | None, target: float, diverged: bool) -> str:
     return "ok" if accuracy is not None and accuracy >= target else "target_missed"
 
 
-def make_record(
-    *,
-    run_id: str,
-    spec_json: dict[str, Any],
-    output,
-    device: dict[str, Any],
-    environment: dict[str, Any],
-    dataset: dict[str, Any],
-    started_at: str,
-    data_load_s: float,
-    wall_s: float,
-    warmup_steps: int,
-    suite: dict[str, str] | None = None,
+def _record(
+    common: dict[str, Any], metrics: dict[str, Any], timings: dict[str, Any], target: dict[str, Any], status: str
 ) -> dict[str, Any]:
-    """The versioned run record from a spec and a `train.RunOutput`."""
+    """The fields every run record has; `common` holds run_id, spec_json, device, environment, dataset,
+    started_at and suite (None outside a suite)."""
+    record = {
+        "schema_version": schema.SCHEMA_VERSION,
+        "kind": "run",
+        "run_id": common["run_id"],
+        "started_at": common["started_at"],
+        "finished_at": utc_now(),
+        "model": common["spec_json"]["model"],
+        "config": common["spec_json"],
+        "device": common["device"],
+        "environment": common["environment"],
+        "dataset": common["dataset"],
+        "metrics": metrics,
+        "timings": timings,
+        "target": target,
+        "status": status,
+    }
+    if common.get("suite") is not None:
+        record["suite"] = common["suite"]
+    return record
+
+
+def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int, **common: Any) -> dict[str, Any]:
+    """The versioned run record from a `train.RunOutput`."""
     from harness.train import percentile_summary
 
     steady = percentile_summary(output.step_times[warmup_steps:])
     reached = output.first_eval_reaching(output.target)
-    record = {
-        "schema_version": schema.SCHEMA_VERSION,
-        "kind": "run",
-        "run_id": run_id,
-        "started_at": started_at,
-        "finished_at": utc_now(),
-        "model": spec_json["model"],
-        "config": spec_json,
-        "device": device,
-        "environment": environment,
-        "dataset": dataset,
-        "metrics": {
-            "accuracy": output.accuracy,
-            "final_loss": finite_or_none(output.final_loss),
-            "loss_curve": [[int(s), finite_or_none(v)] for s, v in output.loss_curve],
-            "evals": [[int(s), a, t] for s, a, t in output.evals],
-            "steps_done": output.steps_done,
-            "steps_to_target": int(reached[0]) if reached else None,
-            "time_to_target_s": reached[2] if reached else None,
-            "weights_sha256": output.weights_sha256,
-        },
-        "timings": {
-            "data_load_s": data_load_s,
-            "compile_s": output.compile_s,
-            "warmup_steps": warmup_steps,
-            "step_time_s": steady,
-            "samples_per_s": spec_json["batch_size"] / steady["median"] if steady else None,
-            "eval_s": output.eval_s,
-            "train_s": output.train_s,
-            "wall_s": wall_s,
-        },
-        "target": {"accuracy": output.target, "met": output.accuracy is not None and output.accuracy >= output.target},
-        "status": status_of(output.accuracy, output.target, output.diverged),
+    metrics = {
+        "accuracy": output.accuracy,
+        "final_loss": finite_or_none(output.final_loss),
+        "loss_curve": [[int(s), finite_or_none(v)] for s, v in output.loss_curve],
+        "evals": [[int(s), a, t] for s, a, t in output.evals],
+        "steps_done": output.steps_done,
+        "steps_to_target": int(reached[0]) if reached else None,
+        "time_to_target_s": reached[2] if reached else None,
+        "weights_sha256": output.weights_sha256,
     }
-    if suite is not None:
-        record["suite"] = suite
-    return record
+    timings = {
+        "data_load_s": data_load_s,
+        "compile_s": output.compile_s,
+        "warmup_steps": warmup_steps,
+        "step_time_s": steady,
+        "samples_per_s": common["spec_json"]["batch_size"] / steady["median"] if steady else None,
+        "eval_s": output.eval_s,
+        "train_s": output.train_s,
+        "wall_s": wall_s,
+    }
+    met = output.accuracy is not None and output.accuracy >= output.target
+    return _record(
+        common,
+        metrics,
+        timings,
+        {"accuracy": output.target, "met": met},
+        status_of(output.accuracy, output.target, output.diverged),
+    )
 
 
-def failed_record(
-    *,
-    run_id: str,
-    spec_json: dict[str, Any],
-    error: str,
-    device: dict[str, Any],
-    environment: dict[str, Any],
-    dataset: dict[str, Any],
-    started_at: str,
-    target: float,
-    data_load_s: float,
-    wall_s: float,
-    suite: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+def failed_record(*, error: str, target: float, data_load_s: float, wall_s: float, **common: Any) -> dict[str, Any]:
     """The record of a run that raised: nothing measured, the reason kept."""
-    record = {
-        "schema_version": schema.SCHEMA_VERSION,
-        "kind": "run",
-        "run_id": run_id,
-        "started_at": started_at,
-        "finished_at": utc_now(),
-        "model": spec_json["model"],
-        "config": spec_json,
-        "device": device,
-        "environment": environment,
-        "dataset": dataset,
-        "metrics": {
-            "accuracy": None,
-            "final_loss": None,
-            "loss_curve": [],
-            "evals": [],
-            "steps_done": 0,
-            "steps_to_target": None,
-            "time_to_target_s": None,
-            "weights_sha256": None,
-        },
-        "timings": {
-            "data_load_s": data_load_s,
-            "compile_s": 0.0,
-            "warmup_steps": 0,
-            "step_time_s": None,
-            "samples_per_s": None,
-            "eval_s": 0.0,
-            "train_s": 0.0,
-            "wall_s": wall_s,
-        },
-        "target": {"accuracy": target, "met": False},
-        "status": "failed",
-        "error": error,
+    metrics = {
+        "accuracy": None,
+        "final_loss": None,
+        "loss_curve": [],
+        "evals": [],
+        "steps_done": 0,
+        "steps_to_target": None,
+        "time_to_target_s": None,
+        "weights_sha256": None,
     }
-    if suite is not None:
-        record["suite"] = suite
+    timings = {
+        "data_load_s": data_load_s,
+        "compile_s": 0.0,
+        "warmup_steps": 0,
+        "step_time_s": None,
+        "samples_per_s": None,
+        "eval_s": 0.0,
+        "train_s": 0.0,
+        "wall_s": wall_s,
+    }
+    record = _record(common, metrics, timings, {"accuracy": target, "met": False}, "failed")
+    record["error"] = error
     return record
+
+
+def json_files(paths: list[Path]) -> list[Path]:
+    """The given files, and every *.json below the given folders (sorted); a missing path is an error."""
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(p.rglob("*.json"))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise HarnessError(f"{p}: no such file or folder")
+    return files
 
 
 def problems(path: Path) -> list[str]:

@@ -132,15 +132,7 @@ def problems(summary: dict[str, Any]) -> list[str]:
 def load_runs(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
     """Run records from files and folders (recursively); other harness JSON and unrelated files are skipped."""
     records, skipped = [], []
-    files = []
-    for p in paths:
-        if p.is_dir():
-            files += sorted(p.rglob("*.json"))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise HarnessError(f"{p}: no such file or folder")
-    for f in files:
+    for f in results.json_files(paths):
         try:
             doc = results.upgrade(results.read_json(f), str(f))
         except HarnessError as e:
