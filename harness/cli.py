@@ -247,20 +247,21 @@ def _seed_override(repeat: int | None, seeds: str | None) -> list[int] | None:
 @click.option("--device", "device_names", multiple=True, help="tinygrad device; repeatable; `all` for every usable.")
 @click.option("--repeat", type=int, help="Seeds 0..N-1 for every run (overrides the suite).")
 @click.option("--seeds", help="Comma-separated seeds for every run (overrides the suite).")
+@click.option("--only", multiple=True, help="Only runs whose name matches this glob (repeatable), e.g. 'mlp-*'.")
 @click.option("--shard", help="Run only shard i of n (i/n, 1-based), e.g. for a CI matrix.")
 @click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder [default: results/runs/<suite>]."
 )
 @click.option("--resume", is_flag=True, help="Skip runs whose valid result is already in --out.")
 @click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
-def suite_run(name, device_names, repeat, seeds, shard, out, resume, data_dir) -> None:
+def suite_run(name, device_names, repeat, seeds, only, shard, out, resume, data_dir) -> None:
     """Run every config of suite NAME over its seeds and devices; write results and a summary."""
     from harness import console, runner, suites
 
     doc = suites.load(name)
     override = _seed_override(repeat, seeds)
     shard_spec = suites.parse_shard(shard) if shard else None
-    planned = suites.expand(doc, runner.resolve_devices(list(device_names)), override)
+    planned = suites.select(suites.expand(doc, runner.resolve_devices(list(device_names)), override), list(only))
     if shard_spec:
         planned = suites.shard(planned, *shard_spec)
     out = out or Path("results/runs") / doc["name"]

@@ -198,6 +198,19 @@ def expand(suite: dict[str, Any], devices: list[str], seeds: list[int] | None = 
     return planned
 
 
+def select(planned: list[PlannedRun], patterns: list[str]) -> list[PlannedRun]:
+    """Only the runs whose name matches one of the glob patterns (all runs when there are none)."""
+    import fnmatch
+
+    if not patterns:
+        return planned
+    chosen = [p for p in planned if any(fnmatch.fnmatchcase(p.name, pat) for pat in patterns)]
+    if not chosen:
+        names = ", ".join(dict.fromkeys(p.name for p in planned))
+        raise HarnessError(f"--only {' '.join(patterns)} matches no run; runs: {names}")
+    return chosen
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """`i/n` with 1 <= i <= n."""
     match = re.fullmatch(r"(\d+)/(\d+)", text.strip())

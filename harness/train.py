@@ -24,8 +24,10 @@ MEAN, STD = 0.1307, 0.3081
 WARMUP_STEPS = 2  # TinyJit runs the first call eagerly and captures on the second
 TARGETS = {"mlp": 95.0, "cnn": 98.0}
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "mlp": {"lr": 0.002, "batch_size": 128, "steps": 300, "eval_every": 50},
-    "cnn": {"lr": 0.002, "batch_size": 128, "steps": 150, "eval_every": 50},
+    # chosen from the mlp-explore curves (3 seeds): >= 95.9% at step 200 on every seed, ~15 s of training
+    "mlp": {"lr": 0.002, "batch_size": 256, "steps": 200, "eval_every": 50},
+    # the seed study's baseline LR and batch size (98.4% at 100 steps), with 50% more steps for margin
+    "cnn": {"lr": 0.001, "batch_size": 128, "steps": 150, "eval_every": 50},
 }
 
 

@@ -175,3 +175,11 @@ def test_failed_run_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch, sma
     failed = json.loads((tmp_path / planned[0].filename).read_text())
     assert failed["status"] == "failed" and failed["error"] == "RuntimeError: kernel exploded"
     assert outcome.problems == ["mlp-tiny@CPU: 1 of 2 run(s) failed"]
+
+
+def test_only_selects_runs_by_glob():
+    planned = suites.expand(suites.load("explore"), ["CPU"])
+    assert {p.name for p in suites.select(planned, ["cnn-0[12]-*"])} == {"cnn-01-baseline", "cnn-02-lr-low"}
+    assert suites.select(planned, []) == planned
+    with pytest.raises(HarnessError, match="matches no run"):
+        suites.select(planned, ["nope*"])
