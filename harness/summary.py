@@ -90,12 +90,17 @@ def _machines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [seen[k] for k in sorted(seen)]
 
 
-def build(suite: str, records: list[dict[str, Any]], expected: int | None = None) -> dict[str, Any]:
-    """The summary document of a suite from its run records (order-independent)."""
+def build(suite: str, records: list[dict[str, Any]], expected: int | None = None,
+          check_suite: bool = True) -> dict[str, Any]:
+    """The summary document of a suite from its run records (order-independent).
+
+    `check_suite` refuses records of other suites; a suite run turns it off because a suite that
+    includes another (explore includes mlp-explore) may reuse the included suite's results.
+    """
     if not records:
         raise HarnessError(f"suite {suite!r}: no run results to summarize")
     others = sorted({r["suite"]["name"] for r in records if r.get("suite", {}).get("name") != suite})
-    if others:
+    if others and check_suite:
         raise HarnessError(f"results of other suites mixed in: {', '.join(others)}")
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
