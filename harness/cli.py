@@ -159,6 +159,25 @@ def path(data_dir: Path | None) -> None:
     click.echo(mnist_data.data_folder(data_dir))
 
 
+@cli.command()
+@click.option("--device", "device_names", multiple=True, help="tinygrad device (repeatable; default: tinygrad's).")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
+def warmup(device_names: tuple[str, ...], data_dir: Path | None) -> None:
+    """Fill tinygrad's compile cache (and BEAM cache, when BEAM is set) for both models' defaults."""
+    from harness import bench, runner
+    from harness.train import RunSpec
+
+    for device in runner.resolve_devices(list(device_names)):
+        for model in ("mlp", "cnn"):
+            spec = RunSpec.defaults(model, steps=3, eval_every=0)
+            record, _ = bench.run(bench.RunRequest(spec, device=device, out_dir=None, data_dir=data_dir), log=_echo_err)
+            cache = record["environment"]["compile_cache"]
+            click.echo(
+                f"{model} on {device}: first steps {record['timings']['compile_s']:.1f} s "
+                f"(cache was {'warm' if cache['warm'] else 'cold'}); cache {cache['path']}"
+            )
+
+
 # --- devices and files --------------------------------------------------------------------------
 
 

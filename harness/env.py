@@ -105,6 +105,15 @@ def collect_tinygrad_env() -> dict[str, str]:
     return {name: os.environ[name] for name in TINYGRAD_ENV_VARS if name in os.environ}
 
 
+def collect_compile_cache() -> dict[str, Any]:
+    """tinygrad's compile/BEAM cache as it is before a run: a warm cache makes the first steps faster."""
+    from tinygrad.helpers import CACHEDB, CACHELEVEL
+
+    path = Path(CACHEDB)
+    size = path.stat().st_size if path.exists() else 0
+    return {"path": str(path), "enabled": CACHELEVEL.value > 0, "bytes": size, "warm": size > 0}
+
+
 def determinism(tinygrad_env: dict[str, str]) -> dict[str, Any]:
     reasons = [why for name, why in NONDETERMINISTIC_IF_SET.items() if tinygrad_env.get(name, "0") not in ("", "0")]
     return {"known_deterministic": not reasons, "reasons": reasons}

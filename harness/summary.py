@@ -90,8 +90,9 @@ def _machines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [seen[k] for k in sorted(seen)]
 
 
-def build(suite: str, records: list[dict[str, Any]], expected: int | None = None,
-          check_suite: bool = True) -> dict[str, Any]:
+def build(
+    suite: str, records: list[dict[str, Any]], expected: int | None = None, check_suite: bool = True
+) -> dict[str, Any]:
     """The summary document of a suite from its run records (order-independent).
 
     `check_suite` refuses records of other suites; a suite run turns it off because a suite that

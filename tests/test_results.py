@@ -91,3 +91,8 @@ def test_load_checks_the_expected_kind(tmp_path, record):
     path = results.write_validated(tmp_path / "r.json", record, "run")
     with pytest.raises(HarnessError, match="is a run file, expected a baseline file"):
         results.load(path, "baseline")
+
+
+def test_record_says_whether_the_compile_cache_was_warm(record):
+    cache = record["environment"]["compile_cache"]
+    assert cache["path"].endswith(".db") and cache["bytes"] >= 0 and cache["warm"] == (cache["bytes"] > 0)
