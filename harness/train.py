@@ -26,8 +26,9 @@ TARGETS = {"mlp": 95.0, "cnn": 98.0}
 DEFAULTS: dict[str, dict[str, Any]] = {
     # chosen from the mlp-explore curves (3 seeds): >= 95.9% at step 200 on every seed, ~15 s of training
     "mlp": {"lr": 0.002, "batch_size": 256, "steps": 200, "eval_every": 50},
-    # the seed study's baseline LR and batch size (98.4% at 100 steps), with 50% more steps for margin
-    "cnn": {"lr": 0.001, "batch_size": 128, "steps": 150, "eval_every": 50},
+    # constant LR 0.001 (the seed's baseline) gave 98.41% and 97.96% after 150 steps on seeds 0 and 1: too
+    # close to the target; a one-cycle schedule anneals the noise away at the end of a 200-step run
+    "cnn": {"lr": 0.002, "batch_size": 128, "steps": 200, "eval_every": 50, "schedule": "onecycle"},
 }
 
 
