@@ -169,8 +169,9 @@ def run(args: argparse.Namespace) -> dict:
         for model in args.models:
             default_bs = train.DEFAULTS[model]["batch_size"]
             out["compile"][model] = compile_cold_warm(model, default_bs)
-            out["to_target"][model] = to_target_cold_process(model)
-            print(json.dumps({model: [out["compile"][model], out["to_target"][model]]}), file=sys.stderr)
+            if not args.no_target:
+                out["to_target"][model] = to_target_cold_process(model)
+            print(json.dumps({model: [out["compile"][model], out["to_target"].get(model)]}), file=sys.stderr)
     return out
 
 
@@ -228,6 +229,7 @@ def main() -> None:
     parser.add_argument("--device", action="append", help="tinygrad device (repeatable; default: all usable)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-process compile and target runs")
+    parser.add_argument("--no-target", action="store_true", help="skip the cold-process runs to the target")
     parser.add_argument("--json", type=Path, help="write the raw numbers here")
     parser.add_argument("--markdown", action="store_true", help="print the README table")
     args = parser.parse_args()
