@@ -130,4 +130,5 @@ def fingerprint() -> dict[str, Any]:
         "git": collect_git(),
         "tinygrad_env": tinygrad_env,
         "determinism": determinism(tinygrad_env),
+        "compile_cache": collect_compile_cache(),
     }
