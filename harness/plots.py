@@ -36,32 +36,115 @@ def _save(fig, folder: Path, stem: str) -> str:
     return f"{stem}.png"
 
 
-def mean_loss_curve(records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Steps, mean and std of the loss over seeds, on the steps every seed logged."""
-    curves = [dict((s, v) for s, v in r["metrics"]["loss_curve"] if v is not None) for r in records]
+def mean_loss_curve(records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Steps and the geometric mean of the loss over seeds with its ±1 std band (in log space, so the
+    band stays positive on a log axis), on the steps every seed logged."""
+    curves = [dict((s, v) for s, v in r["metrics"]["loss_curve"] if v is not None and v > 0) for r in records]
     steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
-    values = np.array([[c[s] for s in steps] for c in curves])
-    return np.array(steps), values.mean(axis=0), values.std(axis=0)
+    logs = np.log(np.array([[c[s] for s in steps] for c in curves]).reshape(len(curves), len(steps)))
+    mean, std = logs.mean(axis=0), logs.std(axis=0)
+    return np.array(steps), np.exp(mean), np.exp(mean - std), np.exp(mean + std)
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average (shrinking at the ends), so noisy per-batch losses stay readable."""
+    if window <= 1 or len(values) < 3:
+        return values
+    half = window // 2
+    return np.array([values[max(0, i - half) : i + half + 1].mean() for i in range(len(values))])
+
+
+LINE_STYLES = ("-", "--", ":", "-.")
 
 
 def loss_curves(model: str, records_by_config: dict[str, list[dict[str, Any]]], folder: Path) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    cmap = plt.get_cmap("tab20")
+    colors = plt.get_cmap("tab10").colors
     for i, (name, records) in enumerate(sorted(records_by_config.items())):
-        steps, mean, std = mean_loss_curve(records)
+        steps, mean, low, high = mean_loss_curve(records)
         if len(steps) == 0:
             continue
-        ax.plot(steps, mean, label=f"{name} (n={len(records)})", color=cmap(i % 20), linewidth=1.4)
-        ax.fill_between(steps, mean - std, mean + std, color=cmap(i % 20), alpha=0.15)
+        color, style = colors[i % 10], LINE_STYLES[(i // 10) % len(LINE_STYLES)]
+        window = max(1, len(steps) // 20)
+        ax.plot(steps, smooth(mean, window), style, label=f"{name} (n={len(records)})", color=color, linewidth=1.5)
+        ax.fill_between(steps, smooth(low, window), smooth(high, window), color=color, alpha=0.12, linewidth=0)
     ax.set_yscale("log")
     ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis)
     ax.set_xlabel("training step (log scale)")
-    ax.set_ylabel("training loss (log scale), mean ± std over seeds")
-    ax.set_title(f"{model.upper()}: training loss per config")
-    ax.grid(True, which="both", alpha=0.3)
+    ax.set_ylabel("training loss (log scale)")
+    ax.set_title(
+        f"{model.upper()}: training loss per config\n"
+        "geometric mean over seeds, ±1 std band, moving average over 5% of the logged points",
+        fontsize=10,
+    )
+    ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False)
     return _save(fig, folder, f"{model}-loss")
+
+
+def _plain_log_ticks(axis, values: list[float] | None = None) -> None:
+    """Log axes with plain numbers (0.001, 64, 1000) rather than 6x10^1; at the data's own values when
+    given, so every tick is a setting that was run."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
+
+    axis.set_major_locator(FixedLocator(sorted(set(values))) if values else LogLocator(subs=(1, 2, 5)))
+    axis.set_minor_locator(NullLocator())
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+
+
+def place_labels(
+    anchors: list[tuple[float, float]], widths: list[float], height: float, edges: tuple[float, float]
+) -> list[tuple[float, float]]:
+    """Lower-left corners (display units) for the labels of the points at `anchors`: beside the
+    point, right or left (never across the left or right `edges`), at the nearest height where the label's box
+    overlaps neither another label nor any point marker."""
+    marker = height / 2
+    boxes = [(x - marker, y - marker, x + marker, y + marker) for x, y in anchors]
+    out: list[tuple[float, float]] = [(0.0, 0.0)] * len(anchors)
+
+    def free(box: tuple[float, float, float, float]) -> bool:
+        return (
+            edges[0] <= box[0]
+            and box[2] <= edges[1]
+            and not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes)
+        )
+
+    for i in sorted(range(len(anchors)), key=lambda i: -anchors[i][1]):
+        x, y = anchors[i]
+        candidates = [
+            (x0, y - height / 2 + dy)
+            for k in range(40)
+            for dy in ((-1) ** k * ((k + 1) // 2) * height / 2,)
+            for x0 in (x + marker + 2, x - marker - 2 - widths[i])
+        ]
+        x0, y0 = next((c for c in candidates if free((c[0], c[1], c[0] + widths[i], c[1] + height))), candidates[0])
+        boxes.append((x0, y0, x0 + widths[i], y0 + height))
+        out[i] = (x0, y0)
+    return out
+
+
+def _annotate_points(ax, points: list[tuple[float, float]], names: list[str], fontsize: int = 7) -> None:
+    fig = ax.figure
+    fig.canvas.draw()
+    to_px = fig.dpi / 72
+    anchors = [tuple(ax.transData.transform(p)) for p in points]
+    widths = [0.55 * fontsize * len(n) * to_px for n in names]
+    edges = (ax.transAxes.transform((0, 0))[0], ax.transAxes.transform((1, 0))[0])
+    positions = place_labels(anchors, widths, 1.25 * fontsize * to_px, edges)
+    height = 1.25 * fontsize * to_px
+    for p, (ax_, ay), (lx, ly), name in zip(points, anchors, positions, names, strict=True):
+        moved = abs(ly + height / 2 - ay) > height / 4
+        ax.annotate(
+            name,
+            p,
+            xytext=((lx - ax_) / to_px, (ly - ay) / to_px),
+            textcoords="offset points",
+            fontsize=fontsize,
+            va="bottom",
+            arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.6} if moved else None,
+        )
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -78,9 +161,9 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 def accuracy_vs_time(configs: list[dict[str, Any]], folder: Path) -> str:
     plt = _pyplot()
     usable = [c for c in configs if c["metrics"]["accuracy"] and c["metrics"]["train_s"]]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    fig, axes = plt.subplots(2, 1, figsize=(10, 11))
     for ax, model in zip(axes, ("mlp", "cnn"), strict=True):
-        cs = [c for c in usable if c["model"] == model]
+        cs = sorted((c for c in usable if c["model"] == model), key=lambda c: c["name"])
         ax.set_title(f"{model.upper()}: test accuracy against training time")
         if not cs:
             ax.text(0.5, 0.5, "no runs", ha="center", transform=ax.transAxes)
@@ -98,13 +181,17 @@ def accuracy_vs_time(configs: list[dict[str, Any]], folder: Path) -> str:
         )
         front = pareto_front(pts)
         ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "-", color="tab:red", label="Pareto front")
-        for i in front:
-            ax.annotate(cs[i]["name"], pts[i], textcoords="offset points", xytext=(4, -10), fontsize=7)
         ax.axhline(TARGETS[model], color="tab:green", linestyle="--", label=f"target {TARGETS[model]:g}%")
         ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
+        ax.margins(x=0.08, y=0.08)
+        # Numbers on the points and a key beside the axes: full names collide in crowded corners.
+        _annotate_points(ax, pts, [str(i + 1) for i in range(len(cs))], fontsize=8)
+        key = "\n".join(f"{i + 1:>2}  {c['name']}" for i, c in enumerate(cs))
+        ax.text(1.02, 1.0, key, transform=ax.transAxes, va="top", fontsize=7.5, family="monospace")
         ax.set_xlabel("training time, s (log scale, eval excluded)")
         ax.set_ylabel("test accuracy, %")
-        ax.grid(True, which="both", alpha=0.3)
+        ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     return _save(fig, folder, "pareto")
 
@@ -117,36 +204,53 @@ def effects(
     if not panels:
         return None
     plt = _pyplot()
-    fig, axs = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.2), squeeze=False)
-    for ax, (axis, pairs) in zip(axs[0], panels.items(), strict=True):
-        series: dict[str, dict[Any, dict]] = defaultdict(dict)
-        from harness.report import flat_config
-
-        for a, b in pairs:
-            fixed = ", ".join(
-                f"{k}={v}" for k, v in flat_config(a).items() if k in ("lr", "batch_size", "steps") and k != axis
-            )
-            for c in (a, b):
-                series[fixed][flat_config(c)[axis]] = c["metrics"]["accuracy"]
-        for fixed, points in series.items():
-            xs = sorted(x for x in points if points[x])
-            labels = [str(x) for x in xs]
-            ax.errorbar(
-                range(len(xs)) if axis == "model.activation" else xs,
-                [points[x]["mean"] for x in xs],
-                yerr=[points[x]["std"] for x in xs],
-                marker="o",
-                capsize=3,
-                label=fixed,
-            )
-            if axis == "model.activation":
-                ax.set_xticks(range(len(xs)), labels)
-        if axis in ("lr", "batch_size", "steps"):
-            ax.set_xscale("log")
-        ax.set_xlabel(axis)
-        ax.set_ylabel("test accuracy, % (mean ± std)")
-        ax.set_title(f"{model.upper()}: effect of {axis}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, title="other settings", title_fontsize=7)
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axs = plt.subplots(nrows, ncols, figsize=(5 * ncols, 4.2 * nrows), squeeze=False)
+    for ax in axs.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (axis, pairs) in zip(axs.flat, panels.items(), strict=False):
+        _effect_panel(ax, model, axis, pairs)
     fig.tight_layout()
     return _save(fig, folder, f"{model}-effects")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _effect_panel(ax, model: str, axis: str, pairs: list[tuple[dict, dict]]) -> None:
+    from harness.report import flat_config
+
+    series: dict[str, dict[Any, dict]] = defaultdict(dict)
+    for a, b in pairs:
+        fixed = ", ".join(
+            f"{k}={v}" for k, v in flat_config(a).items() if k in ("lr", "batch_size", "steps") and k != axis
+        )
+        for c in (a, b):
+            series[fixed][flat_config(c)[axis]] = c["metrics"]["accuracy"]
+    values = [x for points in series.values() for x in points]
+    numeric = all(_is_number(x) for x in values)
+    categories = sorted({str(x) for x in values})
+    for fixed, points in series.items():
+        xs = sorted((x for x in points if points[x]), key=lambda x: x if numeric else str(x))
+        ax.errorbar(
+            xs if numeric else [categories.index(str(x)) for x in xs],
+            [points[x]["mean"] for x in xs],
+            yerr=[points[x]["std"] for x in xs],
+            marker="o",
+            linestyle="-" if numeric else "none",
+            capsize=3,
+            label=fixed,
+        )
+    if numeric and axis in ("lr", "batch_size", "steps"):
+        ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis, values)
+    elif not numeric:
+        ax.set_xticks(range(len(categories)), categories, rotation=20 if len(categories) > 3 else 0)
+        ax.set_xlim(-0.5, len(categories) - 0.5)
+    ax.set_xlabel(axis)
+    ax.set_ylabel("test accuracy, % (mean ± std)")
+    ax.set_title(f"{model.upper()}: effect of {axis}")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, title="other settings", title_fontsize=7)

@@ -73,6 +73,29 @@ def test_pareto_front():
     assert plots.pareto_front([(1, 90), (2, 95), (3, 94), (4, 99), (0.5, 80)]) == [4, 0, 1, 3]
 
 
+def test_labels_of_a_crowded_cluster_overlap_nothing_and_stay_inside():
+    anchors = [(100 + 3 * i, 200 + (i % 3)) for i in range(8)] + [(395, 50), (5, 50)]
+    widths, height, edges = [40.0] * len(anchors), 10.0, (0.0, 400.0)
+    spots = plots.place_labels(anchors, widths, height, edges)
+    boxes = [(x, y, x + w, y + height) for (x, y), w in zip(spots, widths, strict=True)]
+    markers = [(x - height / 2, y - height / 2, x + height / 2, y + height / 2) for x, y in anchors]
+    for i, a in enumerate(boxes):
+        assert edges[0] <= a[0] and a[2] <= edges[1]
+        for b in boxes[i + 1 :] + markers:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+
+
+def test_plain_log_ticks_sit_on_the_values_run():
+    plt = plots._pyplot()
+    fig, ax = plt.subplots()
+    ax.plot([64, 128, 256], [1, 2, 3])
+    ax.set_xscale("log")
+    plots._plain_log_ticks(ax.xaxis, [64, 128, 256])
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["64", "128", "256"]
+    plt.close(fig)
+
+
 def test_report_from_real_results_with_plots(smoke_run, tmp_path):
     out_dir, _, _ = smoke_run
     (tmp_path / "unrelated.json").write_text(json.dumps({"hello": "world"}))
