@@ -119,6 +119,7 @@ def to_target_cold_process(model: str) -> dict:
 def run(args: argparse.Namespace) -> dict:
     import torch_reference
 
+    torch_reference.set_threads(args.torch_threads)
     mnist = data.load()
     device_names = args.device or [d.name for d in devices.usable()]
     out = {
@@ -228,6 +229,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps after warm-up")
     parser.add_argument("--device", action="append", help="tinygrad device (repeatable; default: all usable)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    parser.add_argument("--torch-threads", type=int, default=1, help="PyTorch intra-op threads (default 1)")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-process compile and target runs")
     parser.add_argument("--no-target", action="store_true", help="skip the cold-process runs to the target")
     parser.add_argument("--json", type=Path, help="write the raw numbers here")

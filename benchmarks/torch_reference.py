@@ -62,6 +62,16 @@ def step_times(
     return times
 
 
+def set_threads(threads: int) -> None:
+    """Intra-op threads for PyTorch: 1 by default in perf.py, because tinygrad's CPU backend runs each
+    kernel on one core (measured: ~95% CPU for one process), so 1 thread compares like with like."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(threads)
+
+
 def version() -> str | None:
     try:
         import torch
