@@ -161,12 +161,13 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 def accuracy_vs_time(configs: list[dict[str, Any]], folder: Path) -> str:
     plt = _pyplot()
     usable = [c for c in configs if c["metrics"]["accuracy"] and c["metrics"]["train_s"]]
-    fig, axes = plt.subplots(2, 1, figsize=(10, 11))
-    for ax, model in zip(axes, ("mlp", "cnn"), strict=True):
+    models = [m for m in ("mlp", "cnn") if any(c["model"] == m for c in usable)] or ["mlp"]
+    fig, axes = plt.subplots(len(models), 1, figsize=(10, 5.5 * len(models)), squeeze=False)
+    for ax, model in zip(axes[:, 0], models, strict=True):
         cs = sorted((c for c in usable if c["model"] == model), key=lambda c: c["name"])
         ax.set_title(f"{model.upper()}: test accuracy against training time")
         if not cs:
-            ax.text(0.5, 0.5, "no runs", ha="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, "no runs with accuracy and timing", ha="center", transform=ax.transAxes)
             continue
         pts = [(c["metrics"]["train_s"]["mean"], c["metrics"]["accuracy"]["mean"]) for c in cs]
         ax.errorbar(
@@ -215,6 +216,11 @@ def effects(
     return _save(fig, folder, f"{model}-effects")
 
 
+def _axis_value(value: Any) -> Any:
+    """A setting as a plot coordinate: lists (MLP hidden sizes, CNN channels) read as 512x512."""
+    return "x".join(str(v) for v in value) if isinstance(value, list | tuple) else value
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
@@ -228,7 +234,7 @@ def _effect_panel(ax, model: str, axis: str, pairs: list[tuple[dict, dict]]) -> 
             f"{k}={v}" for k, v in flat_config(a).items() if k in ("lr", "batch_size", "steps") and k != axis
         )
         for c in (a, b):
-            series[fixed][flat_config(c)[axis]] = c["metrics"]["accuracy"]
+            series[fixed][_axis_value(flat_config(c)[axis])] = c["metrics"]["accuracy"]
     values = [x for points in series.values() for x in points]
     numeric = all(_is_number(x) for x in values)
     categories = sorted({str(x) for x in values})

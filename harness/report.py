@@ -116,6 +116,13 @@ def varying_axes(configs: list[dict[str, Any]]) -> list[str]:
     return [k for k in keys if len({results.dumps(flat_config(c).get(k)) for c in configs}) > 1]
 
 
+def _order_key(value: Any) -> tuple:
+    """Numbers in numeric order, then everything else by its JSON text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, value, "")
+    return (1, 0, results.dumps(value))
+
+
 def one_factor_pairs(configs: list[dict[str, Any]], axis: str) -> list[tuple[dict, dict]]:
     """Pairs of configs that differ in `axis` only (everything else equal), lower value first."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -123,8 +130,12 @@ def one_factor_pairs(configs: list[dict[str, Any]], axis: str) -> list[tuple[dic
         groups[results.dumps({k: v for k, v in flat_config(c).items() if k != axis})].append(c)
     pairs = []
     for members in groups.values():
-        members = sorted(members, key=lambda c: flat_config(c).get(axis))
-        pairs += list(itertools.combinations(members, 2))
+        members = sorted(members, key=lambda c: _order_key(flat_config(c).get(axis)))
+        pairs += [
+            (a, b)
+            for a, b in itertools.combinations(members, 2)
+            if results.dumps(flat_config(a).get(axis)) != results.dumps(flat_config(b).get(axis))
+        ]
     return pairs
 
 
@@ -231,6 +242,37 @@ def impact_section(configs: list[dict[str, Any]]) -> list[str]:
     return lines or ["No pair of configs differs in a single setting, so no effect can be isolated.", ""]
 
 
+def reference_config(configs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The config the others are read against: the one in category `default`, if the suite has one."""
+    return next((c for c in configs if c.get("category") == "default"), None)
+
+
+def _changes(ref: dict[str, Any], c: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    a, b = flat_config(ref), flat_config(c)
+    keys = sorted(set(a) | set(b))
+    return {k: (a.get(k), b.get(k)) for k in keys if results.dumps(a.get(k)) != results.dumps(b.get(k))}
+
+
+def multi_change_section(configs: list[dict[str, Any]]) -> list[str]:
+    """Configs that change several settings at once (augmentation, an optimizer at its own LR) have no
+    one-factor pair; read each against the default config, naming every setting it changes."""
+    ref = reference_config(configs)
+    if ref is None:
+        return []
+    rows = [(c, ch) for c in configs if len(ch := _changes(ref, c)) > 1]
+    if not rows:
+        return []
+    lines = ["#### Against the defaults (several settings changed at once)", ""]
+    for c, ch in rows:
+        words, _ = compare_accuracy(ref, c)
+        changed = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in ch.items())
+        lines.append(
+            f"- {c['name']} ({changed}): accuracy {fmt_stat(ref['metrics']['accuracy'])} -> "
+            f"{fmt_stat(c['metrics']['accuracy'])} %, {words}"
+        )
+    return [*lines, ""]
+
+
 def _fixed(c: dict[str, Any], axis: str) -> str:
     cfg = flat_config(c)
     shown = [k for k in ("lr", "batch_size", "steps") if k != axis]
@@ -276,7 +318,7 @@ def best_section(model: str, configs: list[dict[str, Any]]) -> list[str]:
 def model_section(model: str, configs: list[dict[str, Any]], plots: dict[str, str]) -> list[str]:
     lines = [f"## {model.upper()}", "", "### Configurations tested", ""]
     lines += [*config_table(configs), ""]
-    lines += ["### Analysis", "", *impact_section(configs)]
+    lines += ["### Analysis", "", *impact_section(configs), *multi_change_section(configs)]
     lines += ["### Best configurations", "", *best_section(model, configs), ""]
     for kind in ("loss", "effects"):
         if f"{model}-{kind}" in plots:

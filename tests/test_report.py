@@ -149,3 +149,20 @@ def test_nothing_to_report_is_a_clear_error(tmp_path):
         report.write([tmp_path], tmp_path / "report.md")
     with pytest.raises(HarnessError, match="no such file or folder"):
         report.write([tmp_path / "missing"], tmp_path / "report.md")
+
+
+def test_identical_configs_make_no_one_factor_pair_and_multi_changes_are_read_against_the_default():
+    base = cfg("default", 1e-3, 128, 100, [96.0, 96.2])
+    base["category"] = "default"
+    twin = cfg("twin", 1e-3, 128, 100, [96.1, 96.3])  # same settings under another name
+    bigger = cfg("bs", 1e-3, 256, 100, [96.5, 96.6])
+    both = cfg("both", 3e-3, 256, 100, [95.0, 95.1])
+    configs = [base, twin, bigger, both]
+    assert report.one_factor_pairs(configs, "lr") == [(bigger, both)]
+    assert [(a["name"], b["name"]) for a, b in report.one_factor_pairs(configs, "batch_size")] == [
+        ("default", "bs"),
+        ("twin", "bs"),
+    ]
+    lines = report.multi_change_section(configs)
+    assert len([line for line in lines if line.startswith("- ")]) == 1
+    assert "both (batch_size 128 -> 256, lr 0.001 -> 0.003)" in lines[2]
