@@ -72,6 +72,7 @@ def loss_curves(model: str, records_by_config: dict[str, list[dict[str, Any]]], 
     ax.set_yscale("log")
     ax.set_xscale("log")
     _plain_log_ticks(ax.xaxis)
+    _plain_log_ticks(ax.yaxis)
     ax.set_xlabel("training step (log scale)")
     ax.set_ylabel("training loss (log scale)")
     ax.set_title(
