@@ -45,7 +45,7 @@ def step_times(
     torch.manual_seed(seed)
     net = build(model)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    x = torch.from_numpy(x_train.reshape(-1, 1, 28, 28))
+    x = torch.from_numpy(x_train.reshape(-1, 1, 28, 28).copy())  # a writable copy: the cache arrays are read-only
     y = torch.from_numpy(y_train.astype(np.int64))
     rng = np.random.default_rng(seed)
     times = []
