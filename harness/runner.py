@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import atomic, bench, devices, results, summary
+from harness import atomic, bench, devices, results, suites, summary
 from harness import data as mnist_data
 from harness.errors import HarnessError
 from harness.suites import PlannedRun
@@ -113,11 +113,12 @@ def write_summary(
     with atomic.folder_lock(out_dir):
         found, _ = summary.load_runs([out_dir])
         wanted = {_same_config(r) for r in records}
+        covered = _covered(suite_name)
         mine = {r["run_id"] for r in records}
         extra = [
             r
             for r in found
-            if r.get("suite", {}).get("name") == suite_name and r["run_id"] not in mine and _same_config(r) in wanted
+            if r.get("suite", {}).get("name") in covered and r["run_id"] not in mine and _same_config(r) in wanted
         ]
         keys = {p.key for p in planned} | {f"{summary.config_key(r)}#seed{r['config']['seed']}" for r in extra}
         by_key = {f"{summary.config_key(r)}#seed{r['config']['seed']}": r for r in [*extra, *records]}
@@ -125,20 +126,29 @@ def write_summary(
         return doc, results.write_validated(summary_path(out_dir, suite_name), doc, "summary")
 
 
+def _covered(suite_name: str) -> set[str]:
+    """Suite names whose results count for `suite_name` (itself and what it includes)."""
+    try:
+        return suites.covered(suite_name)
+    except HarnessError:  # not a shipped suite nor a path here: only its own results
+        return {suite_name}
+
+
 def merge(paths: list[Path], out: Path | None) -> tuple[dict[str, Any], Path | None, list[str]]:
     """One summary from the run results in shard folders; returns (summary, path, skipped files)."""
     records, skipped = summary.load_runs(paths)
     if not records:
         raise HarnessError("no run results found in " + ", ".join(map(str, paths)))
-    suites = sorted({r.get("suite", {}).get("name", "") for r in records})
-    if len(suites) != 1 or not suites[0]:
+    names = sorted({r.get("suite", {}).get("name", "") for r in records})
+    suite_name = next((n for n in names if n and set(names) <= _covered(n)), None)
+    if suite_name is None:
         raise HarnessError(
-            f"results come from {len(suites)} suites ({', '.join(s or '(none)' for s in suites)}); "
-            "merge one suite at a time"
+            f"results come from {len(names)} suites ({', '.join(s or '(none)' for s in names)}) and none "
+            "includes the others; merge one suite at a time"
         )
     keys = [f"{summary.config_key(r)}#seed{r['config']['seed']}" for r in records]
     if dups := sorted({k for k in keys if keys.count(k) > 1}):
         raise HarnessError(f"the same run appears more than once: {', '.join(dups[:5])}")
-    doc = summary.build(suites[0], records)
+    doc = summary.build(suite_name, records, check_suite=False)
     path = results.write_validated(out, doc, "summary") if out else None
     return doc, path, skipped

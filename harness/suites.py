@@ -74,14 +74,27 @@ def load(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
         raise HarnessError(f"{path}: suite include cycle: {' -> '.join((*_seen, doc['name']))}")
     runs = [dict(r, **_inherit(doc, r)) for r in doc.get("runs", [])]
     for included in doc.get("include", []):
-        runs += load(
-            str(path.parent / f"{included}.toml") if (path.parent / f"{included}.toml").exists() else included,
-            (*_seen, doc["name"]),
-        )["runs"]
+        runs += load(_included(path, included), (*_seen, doc["name"]))["runs"]
     names = [r["name"] for r in runs]
     if dups := sorted({n for n in names if names.count(n) > 1}):
         raise HarnessError(f"{path}: duplicate run name(s): {', '.join(dups)}")
     return {**doc, "runs": runs}
+
+
+def _included(path: Path, name: str) -> str:
+    """An included suite: a sibling file of the including one, else a shipped suite."""
+    return str(path.parent / f"{name}.toml") if (path.parent / f"{name}.toml").exists() else name
+
+
+def covered(name_or_path: str) -> set[str]:
+    """The suite's name and the names of every suite it includes, transitively: results of any of
+    them belong in its summary (explore covers mlp-explore and cnn-explore)."""
+    path = resolve_path(name_or_path)
+    names = {_parse(path)["name"]}
+    for included in _parse(path).get("include", []):
+        if included not in names:
+            names |= covered(_included(path, included))
+    return names
 
 
 def _inherit(suite: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:

@@ -183,3 +183,20 @@ def test_only_selects_runs_by_glob():
     assert suites.select(planned, []) == planned
     with pytest.raises(HarnessError, match="matches no run"):
         suites.select(planned, ["nope*"])
+
+
+def test_a_suite_covers_what_it_includes_and_merge_combines_their_results(smoke_run, tmp_path):
+    assert suites.covered("explore") == {"explore", "mlp-explore", "cnn-explore"}
+    assert suites.covered("gate") == {"gate"}
+    out, _, _ = smoke_run
+    record = json.loads((out / "mlp-tiny__CPU__seed0.json").read_text())
+    for suite_name, seed in (("mlp-explore", 0), ("explore", 1)):
+        doc = {**record, "suite": {**record["suite"], "name": suite_name}, "run_id": f"{record['run_id']}-{seed}"}
+        doc["config"] = {**record["config"], "seed": seed}
+        (tmp_path / f"{suite_name}.json").write_text(json.dumps(doc))
+    merged, _, _ = runner.merge([tmp_path], None)
+    assert merged["suite"] == "explore" and merged["n_runs"] == 2
+    other = {**record, "suite": {**record["suite"], "name": "gate"}}
+    (tmp_path / "gate.json").write_text(json.dumps(other))
+    with pytest.raises(HarnessError, match="none includes the others"):
+        runner.merge([tmp_path], None)
