@@ -187,6 +187,9 @@ def start_suite(out: Path, *extra: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # A shell starts background jobs with SIGINT ignored, and Python keeps an inherited SIG_IGN, so
+        # under `nohup pytest &` the suite would never see the SIGINT this file sends: give it the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
