@@ -90,8 +90,9 @@ def covered(name_or_path: str) -> set[str]:
     """The suite's name and the names of every suite it includes, transitively: results of any of
     them belong in its summary (explore covers mlp-explore and cnn-explore)."""
     path = resolve_path(name_or_path)
-    names = {_parse(path)["name"]}
-    for included in _parse(path).get("include", []):
+    doc = _parse(path)
+    names = {doc["name"]}
+    for included in doc.get("include", []):
         if included not in names:
             names |= covered(_included(path, included))
     return names
