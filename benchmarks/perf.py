@@ -151,11 +151,13 @@ def run(args: argparse.Namespace) -> dict:
         for model in args.models:
             flops = models.forward_flops(model, {}) * TRAIN_FLOPS_FACTOR
             for bs in args.batch_sizes:
-                times = torch_reference.step_times(model, mnist.x_train, mnist.y_train, bs, args.steps)
+                times = torch_reference.step_times(
+                    model, mnist.x_train, mnist.y_train, bs, args.steps, device=args.torch_device
+                )
                 out["rows"].append(
                     _derived(
                         {
-                            "device": "CPU",
+                            "device": args.torch_device.upper(),
                             "model": model,
                             "batch_size": bs,
                             "engine": "torch",
@@ -230,6 +232,7 @@ def main() -> None:
     parser.add_argument("--device", action="append", help="tinygrad device (repeatable; default: all usable)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     parser.add_argument("--torch-threads", type=int, default=1, help="PyTorch intra-op threads (default 1)")
+    parser.add_argument("--torch-device", default="cpu", help="PyTorch device for the reference, e.g. cuda")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-process compile and target runs")
     parser.add_argument("--no-target", action="store_true", help="skip the cold-process runs to the target")
     parser.add_argument("--json", type=Path, help="write the raw numbers here")
