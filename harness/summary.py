@@ -126,7 +126,8 @@ def problems(summary: dict[str, Any]) -> list[str]:
     for c in summary["configs"]:
         n = len(c["seeds"])
         if c["failures"]:
-            out.append(f"{c['key']}: {len(c['failures'])} of {n} run(s) failed")
+            seed, error = c["failures"][0]["seed"], c["failures"][0]["error"]
+            out.append(f"{c['key']}: {len(c['failures'])} of {n} run(s) failed (seed {seed}: {error})")
         if c["assert_target"] and c["targets_met"] < n:
             out.append(f"{c['key']}: target {c['target']:g}% met by {c['targets_met']} of {n} seed(s)")
         out += [f"{c['key']}: {v}" for v in c["budget_violations"]]

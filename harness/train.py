@@ -158,6 +158,12 @@ def weights_sha256(model) -> str:
     return digest.hexdigest()
 
 
+def host_buffer(array: np.ndarray, dtype: type | None = None) -> np.ndarray:
+    """`array` as a C-contiguous, writable host array: tinygrad's CUDA backend copies in only from writable
+    buffers ("underlying buffer is not writable" on an H100), and the dataset arrays are read-only views."""
+    return np.require(array, dtype=dtype, requirements=["C", "W"])
+
+
 class Trainer:
     """Data on the device, the model, a jitted train step and a jitted eval step."""
 
@@ -167,13 +173,13 @@ class Trainer:
         self.spec, self.device = spec, device
         Tensor.manual_seed(spec.seed)
         self.model = build(spec.model, spec.model_config)
-        self.x_train = Tensor(data.x_train.reshape(-1, 1, 28, 28), device=device).realize()
-        self.y_train = Tensor(data.y_train.astype(np.int32), device=device).realize()
+        self.x_train = Tensor(host_buffer(data.x_train.reshape(-1, 1, 28, 28)), device=device).realize()
+        self.y_train = Tensor(host_buffer(data.y_train, np.int32), device=device).realize()
         b = eval_batch_size(len(data.y_test))
         self.test_batches = [
             (
-                Tensor(data.x_test[i : i + b].reshape(-1, 1, 28, 28), device=device).realize(),
-                Tensor(data.y_test[i : i + b].astype(np.int32), device=device).realize(),
+                Tensor(host_buffer(data.x_test[i : i + b].reshape(-1, 1, 28, 28)), device=device).realize(),
+                Tensor(host_buffer(data.y_test[i : i + b], np.int32), device=device).realize(),
             )
             for i in range(0, len(data.y_test), b)
         ]

@@ -174,7 +174,7 @@ def test_failed_run_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch, sma
     assert calls == [0, 1]
     failed = json.loads((tmp_path / planned[0].filename).read_text())
     assert failed["status"] == "failed" and failed["error"] == "RuntimeError: kernel exploded"
-    assert outcome.problems == ["mlp-tiny@CPU: 1 of 2 run(s) failed"]
+    assert outcome.problems == ["mlp-tiny@CPU: 1 of 2 run(s) failed (seed 0: RuntimeError: kernel exploded)"]
 
 
 def test_only_selects_runs_by_glob():

@@ -65,3 +65,28 @@ def test_huge_learning_rate_diverges_without_crashing(small):
     out = train.train(spec, small, "CPU", target=95.0)
     assert out.diverged and out.accuracy is None and out.steps_done < 30
     assert not math.isfinite(out.loss_curve[-1][1])
+
+
+def test_trainer_hands_tinygrad_writable_buffers(small, monkeypatch):
+    """The dataset's arrays are read-only views of the cache; tinygrad's CUDA backend refuses to copy in
+    from those ("underlying buffer is not writable", seen on an H100), so the trainer must pass writable ones."""
+    import dataclasses
+
+    import tinygrad
+
+    frozen = {}
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        frozen[name] = getattr(small, name).copy()
+        frozen[name].setflags(write=False)
+    given = []
+
+    class Spy(tinygrad.Tensor):
+        def __init__(self, data, *args, **kwargs):
+            if isinstance(data, np.ndarray):
+                given.append(data.flags.writeable and data.flags.c_contiguous)
+            super().__init__(data, *args, **kwargs)
+
+    monkeypatch.setattr(tinygrad, "Tensor", Spy)
+    trainer = train.Trainer(train.RunSpec.defaults("mlp", steps=1), dataclasses.replace(small, **frozen), "CPU")
+    assert len(given) >= 4 and all(given)
+    assert trainer.x_train.shape == (len(small.y_train), 1, 28, 28)
