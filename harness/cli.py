@@ -272,15 +272,22 @@ def _seed_override(repeat: int | None, seeds: str | None) -> list[int] | None:
     "--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder [default: results/runs/<suite>]."
 )
 @click.option("--resume", is_flag=True, help="Skip runs whose valid result is already in --out.")
+@click.option(
+    "--isolate/--in-process",
+    default=None,
+    help="Each run in a fresh process [default: isolate on GPUs, where runs in one process slow later ones].",
+)
 @click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
-def suite_run(name, device_names, repeat, seeds, only, shard, out, resume, data_dir) -> None:
+def suite_run(name, device_names, repeat, seeds, only, shard, out, resume, isolate, data_dir) -> None:
     """Run every config of suite NAME over its seeds and devices; write results and a summary."""
     from harness import console, runner, suites
+    from harness import isolate as isolation
 
     doc = suites.load(name)
     override = _seed_override(repeat, seeds)
     shard_spec = suites.parse_shard(shard) if shard else None
-    planned = suites.select(suites.expand(doc, runner.resolve_devices(list(device_names)), override), list(only))
+    device_list = runner.resolve_devices(list(device_names))
+    planned = suites.select(suites.expand(doc, device_list, override), list(only))
     if shard_spec:
         planned = suites.shard(planned, *shard_spec)
     out = out or Path("results/runs") / doc["name"]
@@ -294,6 +301,7 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out, resume, data_
             before_run=bar.start_run,
             progress=bar.step,
             log=_echo_err,
+            isolated=isolation.wanted(device_list, isolate),
         )
     click.echo(console.summary_table(outcome.summary))
     click.echo(f"ran {len(outcome.ran)}, reused {len(outcome.skipped)}; summary: {outcome.summary_path}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import atomic, bench, devices, results, suites, summary
+from harness import atomic, bench, devices, isolate, results, suites, summary
 from harness import data as mnist_data
 from harness.errors import HarnessError
 from harness.suites import PlannedRun
@@ -67,8 +67,10 @@ def run_suite(
     before_run: Callable[[PlannedRun, bool], None] | None = None,
     progress: Callable[[int, float], None] | None = None,
     log: Callable[[str], None] | None = None,
+    isolated: bool = False,
 ) -> SuiteOutcome:
-    """Run (or, with resume, skip already finished) planned runs, then write the summary."""
+    """Run (or, with resume, skip already finished) planned runs, then write the summary. `isolated`: each
+    run in a fresh process (no step progress then), so no run inherits state from the runs before it."""
     if not planned:
         raise HarnessError("nothing to run: the suite (or this shard of it) is empty")
     results.check_writable(out_dir)
@@ -93,7 +95,10 @@ def run_suite(
             filename=p.filename,
             record_failures=True,
         )
-        record, _ = bench.run(request, mnist=mnist, progress=progress, log=log)
+        if isolated:
+            record = isolate.run(request, data_dir)
+        else:
+            record, _ = bench.run(request, mnist=mnist, progress=progress, log=log)
         outcome_records.append(record)
         ran.append(p.key)
     doc, path = write_summary(suite_name, planned, outcome_records, out_dir)

@@ -254,6 +254,28 @@ def test_signal_stops_cleanly_and_resume_completes(tmp_path, sig, uninterrupted_
 
 
 @pytest.mark.slow
+def test_interrupting_an_isolated_suite_stops_the_run_process_too(tmp_path):
+    proc = start_suite(tmp_path, *LONG, "--isolate")
+    wait_for_results(tmp_path, 2, proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    check_folder(tmp_path)
+    assert group_ends(proc.pid, within_s=30)  # the run's process (and multiprocessing's helper) are gone
+
+
+def group_ends(pgid: int, within_s: float) -> bool:
+    deadline = time.time() + within_s
+    while time.time() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.slow
 def test_kill_9_at_random_moments_never_leaves_a_bad_file(tmp_path, uninterrupted):
     rng = random.Random(1234)
     kills = 0
