@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from harness import results, stats, summary
+from harness import results, stats, summary, train
 from harness.errors import HarnessError
 from harness.train import TARGETS
 
@@ -158,15 +158,24 @@ def accuracy_per_time(c: dict[str, Any]) -> float | None:
 
 
 def settings_text(c: dict[str, Any]) -> str:
+    """LR, batch size and steps, then every other setting that differs from the model's harness default."""
     cfg = c["config"]
-    extra = ", ".join(f"{k}={v}" for k, v in cfg["model_config"].items() if v != _default_model_value(c["model"], k))
-    return f"LR={cfg['lr']:g}, BS={cfg['batch_size']}, steps={cfg['steps']}" + (f", {extra}" if extra else "")
+    base = _flat(train.RunSpec.defaults(c["model"]).to_json())
+    extra = [f"{k}={_plain(v)}" for k, v in _flat(cfg).items() if k not in _NOT_LISTED and base.get(k, v) != v]
+    return ", ".join([f"LR={cfg['lr']:g}, BS={cfg['batch_size']}, steps={cfg['steps']}", *extra])
 
 
-def _default_model_value(model: str, key: str) -> Any:
-    from harness.models import DEFAULT_CONFIGS
+_NOT_LISTED = {"lr", "batch_size", "steps", "seed", "model", "eval_every", "log_every"}
 
-    return DEFAULT_CONFIGS[model].get(key)
+
+def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: v for k, v in cfg.items() if k != "model_config"}, **cfg.get("model_config", {})}
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, list):
+        return "x".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 # --- the Markdown -----------------------------------------------------------------------------------
@@ -179,6 +188,7 @@ def _row(cells: list[str]) -> str:
 def config_table(configs: list[dict[str, Any]]) -> list[str]:
     head = [
         "#",
+        "config",
         "category",
         "description",
         "LR",
@@ -202,8 +212,9 @@ def config_table(configs: list[dict[str, Any]]) -> list[str]:
             _row(
                 [
                     str(i),
+                    f"`{c['name']}`",
                     c["category"],
-                    c["description"] or c["name"],
+                    c["description"] or "",
                     f"{cfg['lr']:g}",
                     str(cfg["batch_size"]),
                     str(cfg["steps"]),

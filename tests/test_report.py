@@ -166,3 +166,24 @@ def test_identical_configs_make_no_one_factor_pair_and_multi_changes_are_read_ag
     lines = report.multi_change_section(configs)
     assert len([line for line in lines if line.startswith("- ")]) == 1
     assert "both (batch_size 128 -> 256, lr 0.001 -> 0.003)" in lines[2]
+
+
+def test_settings_name_every_change_from_the_model_defaults():
+    plain = cfg("plain", 2e-3, 256, 200, [96.0])
+    assert report.settings_text(plain) == "LR=0.002, BS=256, steps=200"
+    smoothed = cfg("smooth", 2e-3, 256, 200, [97.4])
+    smoothed["config"].update(label_smoothing=0.1, optimizer="lamb", momentum=0.9)
+    smoothed["config"]["model_config"] = {"activation": "relu", "hidden": [1024, 1024]}
+    assert (
+        report.settings_text(smoothed)
+        == "LR=0.002, BS=256, steps=200, optimizer=lamb, label_smoothing=0.1, hidden=1024x1024"
+    )
+    cnn = cfg("cnn", 2e-3, 128, 200, [98.7], model="cnn")
+    cnn["config"].update(schedule="onecycle", momentum=0.0)
+    assert report.settings_text(cnn) == "LR=0.002, BS=128, steps=200, momentum=0"  # onecycle is the CNN's default
+
+
+def test_config_table_names_each_config():
+    lines = report.config_table([cfg("mlp-activation/activation=gelu", 2e-3, 256, 200, [96.0, 95.9])])
+    assert lines[0].startswith("| # | config | category |")
+    assert lines[2].startswith("| 1 | `mlp-activation/activation=gelu` | c |")
