@@ -30,9 +30,12 @@ def _pyplot():
 
 def _save(fig, folder: Path, stem: str) -> str:
     folder.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
     fig.savefig(folder / f"{stem}.png", dpi=130, bbox_inches="tight")
-    fig.savefig(folder / f"{stem}.svg", bbox_inches="tight")
-    _pyplot().close(fig)
+    # no date and fixed element ids: the same data gives the same SVG, so regenerated plots diff cleanly
+    with plt.rc_context({"svg.hashsalt": stem}):
+        fig.savefig(folder / f"{stem}.svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
     return f"{stem}.png"
 
 

@@ -118,6 +118,9 @@ def test_report_from_real_results_with_plots(smoke_run, tmp_path):
     for stem in ("pareto", "mlp-loss", "cnn-loss"):
         assert (tmp_path / "r" / "plots" / f"{stem}.png").stat().st_size > 10_000
         assert (tmp_path / "r" / "plots" / f"{stem}.svg").exists()
+    report.write([out_dir], tmp_path / "again" / "report.md", plots_dir=tmp_path / "again" / "plots")
+    svg = (tmp_path / "r" / "plots" / "pareto.svg").read_text()
+    assert svg == (tmp_path / "again" / "plots" / "pareto.svg").read_text() and "<dc:date>" not in svg
 
 
 def test_report_without_matplotlib_says_plots_were_skipped(smoke_run, tmp_path, monkeypatch):
