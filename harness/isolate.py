@@ -8,13 +8,12 @@ step is ~1.4 s and this does not show, and a fresh process has to rebuild its ke
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import sys
 from pathlib import Path
 from typing import Any
 
-from harness import bench
+from harness import bench, results
 from harness import data as mnist_data
 from harness.errors import ExitCode, HarnessError
 
@@ -41,7 +40,7 @@ def run(request: bench.RunRequest, data_dir: str | None) -> dict[str, Any]:
     if child.exitcode != 0 or not path.exists() or path.stat().st_mtime_ns == before:
         code = ExitCode(child.exitcode) if child.exitcode in set(ExitCode) else ExitCode.ENVIRONMENT
         raise HarnessError(f"{request.filename}: its process exited with code {child.exitcode}, no result", code)
-    return json.loads(path.read_text())
+    return results.read_json(path)  # the child validated it before writing
 
 
 def _child(request: bench.RunRequest, data_dir: str | None) -> None:

@@ -173,14 +173,15 @@ class Trainer:
         self.spec, self.device = spec, device
         Tensor.manual_seed(spec.seed)
         self.model = build(spec.model, spec.model_config)
-        self.x_train = Tensor(host_buffer(data.x_train.reshape(-1, 1, 28, 28)), device=device).realize()
-        self.y_train = Tensor(host_buffer(data.y_train, np.int32), device=device).realize()
+
+        def on_device(array: np.ndarray, dtype: type | None = None) -> Tensor:
+            return Tensor(host_buffer(array, dtype), device=device).realize()
+
+        self.x_train = on_device(data.x_train.reshape(-1, 1, 28, 28))
+        self.y_train = on_device(data.y_train, np.int32)
         b = eval_batch_size(len(data.y_test))
         self.test_batches = [
-            (
-                Tensor(host_buffer(data.x_test[i : i + b].reshape(-1, 1, 28, 28)), device=device).realize(),
-                Tensor(host_buffer(data.y_test[i : i + b], np.int32), device=device).realize(),
-            )
+            (on_device(data.x_test[i : i + b].reshape(-1, 1, 28, 28)), on_device(data.y_test[i : i + b], np.int32))
             for i in range(0, len(data.y_test), b)
         ]
         self.n_test = len(data.y_test)
