@@ -127,6 +127,18 @@ def match_configs(current: dict[str, Any], baseline: dict[str, Any]) -> list[tup
     return [(cur[n], base[n]) for n in sorted(cur)]
 
 
+def seed_differences(pairs: list[tuple[dict, dict]]) -> list[str]:
+    """One line per config whose seeds differ from the baseline's: fewer repeats, less power to see a change."""
+    out = []
+    for cur, base in pairs:
+        if sorted(cur["seeds"]) != sorted(base["seeds"]):
+            out.append(
+                f"{cur['name']}: seeds {sorted(cur['seeds'])} vs the baseline's {sorted(base['seeds'])}; "
+                "rerun the same seeds for a like-for-like comparison"
+            )
+    return out
+
+
 def compare(
     current: dict[str, Any],
     baseline: dict[str, Any],
@@ -145,8 +157,9 @@ def compare(
     env_diff = env_differences(current, baseline)
     if env_diff and strict_env:
         raise HarnessError("environment differs from the baseline (--strict-env): " + "; ".join(env_diff))
+    pairs = match_configs(current, baseline)
     rows, problems = [], []
-    for cur, base in match_configs(current, baseline):
+    for cur, base in pairs:
         for rule in rules:
             verdict, reason, p = rule.check(base["metrics"][rule.metric], cur["metrics"][rule.metric])
             b, c = base["metrics"][rule.metric], cur["metrics"][rule.metric]
@@ -180,6 +193,7 @@ def compare(
         "baseline": {"path": baseline_path, "machines": baseline["machines"]},
         "rules": [r.text for r in rules],
         "env_differences": env_diff,
+        "warnings": seed_differences(pairs),
         "rows": rows,
         "problems": problems,
         "verdict": "regression" if problems else "pass",
@@ -216,11 +230,13 @@ def render(doc: dict[str, Any], fmt: str) -> str:
     if fmt == "markdown":
         lines += [f"### mnist-bench compare: `{doc['suite']}`: **{verdict}**", ""]
         lines += [f"> :warning: **environment differs**: {d}" for d in doc["env_differences"]]
+        lines += [f"> :warning: {w}" for w in doc.get("warnings", [])]
         lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
         lines += [""] + [f"- :x: {p}" for p in doc["problems"]]
         return "\n".join(lines)
     lines += [f"WARNING: environment differs from the baseline: {d}" for d in doc["env_differences"]]
+    lines += [f"WARNING: {w}" for w in doc.get("warnings", [])]
     widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(len(header))]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
     lines += [f"FAIL {p}" for p in doc["problems"]]

@@ -188,3 +188,15 @@ def test_cli_compare_formats_and_exit_codes(tmp_path):
     assert newer.exit_code == 2 and "newer than this mnist-bench understands" in newer.output
     listing = runner.invoke(cli, ["baseline", "list", "--root", str(root)])
     assert "suite gate, 2 configs, 6 runs" in listing.output
+
+
+def test_fewer_seeds_than_the_baseline_is_said_not_hidden():
+    partial = summary([config_entry("mlp", [97.1, 97.3], [0.0300, 0.0310]), BASE["configs"][1]])
+    doc = run(partial)
+    assert doc["warnings"] == [
+        "mlp: seeds [0, 1] vs the baseline's [0, 1, 2]; rerun the same seeds for a like-for-like comparison"
+    ]
+    assert schema.errors(doc, "comparison") == []
+    assert "WARNING: mlp: seeds [0, 1]" in compare.render(doc, "text")
+    assert "> :warning: mlp: seeds [0, 1]" in compare.render(doc, "markdown")
+    assert run(copy.deepcopy(BASE))["warnings"] == []
