@@ -477,10 +477,12 @@ def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_miss
     path = baselines.locate(baseline_spec, current, root)
     if not path.exists():
         message = f"no baseline at {path}; create one with `mnist-bench baseline save SUMMARY`"
-        if allow_missing:
-            click.echo(f"{message} (--allow-missing: passing)")
-            return
-        raise HarnessError(message)
+        if not allow_missing:
+            raise HarnessError(message)
+        problems = cmp.current_problems(current)
+        click.echo(f"{message} (--allow-missing: nothing to compare; targets checked)")
+        click.echo("\n".join([f"FAIL {p}" for p in problems] + [f"verdict: {'REGRESSION' if problems else 'PASS'}"]))
+        sys.exit(int(ExitCode.TARGET_MISSED if problems else ExitCode.OK))
     doc = cmp.compare(
         current,
         baselines.load_summary_like(path),

@@ -8,6 +8,7 @@ for percentages a one-sided Welch t-test on log values over repeats must give p 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ class Rule:
 
     def _check_points(self, base, cur) -> tuple[str, str, float | None]:
         worse = self.bad_sign * (cur["mean"] - base["mean"])
-        noise = NOISE_Z * math.sqrt(base["std"] ** 2 / base["n"] + cur["std"] ** 2 / cur["n"])
+        noise = NOISE_Z * math.sqrt(_seed_var(base, cur) / base["n"] + _seed_var(cur, base) / cur["n"])
         tolerance = max(self.amount, noise)
         detail = f"tolerance {tolerance:.2f} pp = max(rule {self.amount:g}, {NOISE_Z:g} x seed SE {noise / 2:.2f})"
         if worse > tolerance:
@@ -75,6 +76,11 @@ class Rule:
             return "improvement", f"{-worse_pct:.1f}% better (p={p_better:.3g})", p_better
         why = "below the minimum effect" if worse_pct <= self.amount else f"not significant (p={p_worse:.3g})"
         return "pass", f"{worse_pct:+.1f}% worse: {why}", p_worse
+
+
+def _seed_var(side: dict[str, Any], other: dict[str, Any]) -> float:
+    """Seed-to-seed variance of one side; a single seed has none of its own, so it borrows the other side's."""
+    return (side["std"] if side["n"] > 1 else other["std"]) ** 2
 
 
 def _one_sided_log_p(base: list[float], cur: list[float], bad_sign: int) -> float | None:
@@ -108,8 +114,8 @@ def _values(s: dict[str, Any] | None) -> dict[str, Any] | None:
 def env_differences(current: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
     out = []
     for field in ("device", "cpu", "gpu", "tinygrad", "tinygrad_env"):
-        a = sorted({results.dumps(m[field]).strip() for m in baseline["machines"]})
-        b = sorted({results.dumps(m[field]).strip() for m in current["machines"]})
+        a = sorted({json.dumps(m[field], sort_keys=True) for m in baseline["machines"]})
+        b = sorted({json.dumps(m[field], sort_keys=True) for m in current["machines"]})
         if a != b:
             out.append(f"{field}: baseline {', '.join(a)} vs current {', '.join(b)}")
     return out
@@ -125,6 +131,17 @@ def match_configs(current: dict[str, Any], baseline: dict[str, Any]) -> list[tup
             f"added {', '.join(added) or 'none'}; missing {', '.join(missing) or 'none'}"
         )
     return [(cur[n], base[n]) for n in sorted(cur)]
+
+
+def current_problems(current: dict[str, Any]) -> list[str]:
+    """What fails a summary on its own, baseline or not: missed targets and failed runs."""
+    problems = []
+    for c in current["configs"]:
+        if c["assert_target"] and c["targets_met"] < len(c["seeds"]):
+            met = f"{c['targets_met']} of {len(c['seeds'])} seed(s)"
+            problems.append(f"{c['name']}: target {c['target']:g}% met by {met}")
+        problems += [f"{c['name']}: {len(c['failures'])} run(s) failed"] if c["failures"] else []
+    return problems
 
 
 def seed_differences(pairs: list[tuple[dict, dict]]) -> list[str]:
@@ -158,7 +175,7 @@ def compare(
     if env_diff and strict_env:
         raise HarnessError("environment differs from the baseline (--strict-env): " + "; ".join(env_diff))
     pairs = match_configs(current, baseline)
-    rows, problems = [], []
+    rows, problems, untested = [], [], []
     for cur, base in pairs:
         for rule in rules:
             verdict, reason, p = rule.check(base["metrics"][rule.metric], cur["metrics"][rule.metric])
@@ -179,11 +196,9 @@ def compare(
             )
             if verdict == "regression":
                 problems.append(f"{cur['name']} {rule.metric}: {reason}")
-        if cur["assert_target"] and cur["targets_met"] < len(cur["seeds"]):
-            problems.append(
-                f"{cur['name']}: target {cur['target']:g}% met by {cur['targets_met']} of {len(cur['seeds'])} seed(s)"
-            )
-        problems += [f"{cur['name']}: {len(cur['failures'])} run(s) failed"] if cur["failures"] else []
+            elif verdict == "info":
+                untested.append(f"{cur['name']} {rule.metric} not tested: {reason}")
+    problems += current_problems(current)
     doc = {
         "schema_version": schema.SCHEMA_VERSION,
         "kind": "comparison",
@@ -193,7 +208,7 @@ def compare(
         "baseline": {"path": baseline_path, "machines": baseline["machines"]},
         "rules": [r.text for r in rules],
         "env_differences": env_diff,
-        "warnings": seed_differences(pairs),
+        "warnings": seed_differences(pairs) + untested,
         "rows": rows,
         "problems": problems,
         "verdict": "regression" if problems else "pass",

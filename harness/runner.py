@@ -146,6 +146,11 @@ def merge(paths: list[Path], out: Path | None) -> tuple[dict[str, Any], Path | N
         raise HarnessError("no run results found in " + ", ".join(map(str, paths)))
     names = sorted({r.get("suite", {}).get("name", "") for r in records})
     suite_name = next((n for n in names if n and set(names) <= _covered(n)), None)
+    if names == [""]:
+        raise HarnessError(
+            "these results come from single runs (`mnist-bench mlp`/`cnn`), not a suite; "
+            "summaries and comparisons need `mnist-bench suite run` results"
+        )
     if suite_name is None:
         raise HarnessError(
             f"results come from {len(names)} suites ({', '.join(s or '(none)' for s in names)}) and none "

@@ -200,3 +200,31 @@ def test_fewer_seeds_than_the_baseline_is_said_not_hidden():
     assert "WARNING: mlp: seeds [0, 1]" in compare.render(doc, "text")
     assert "> :warning: mlp: seeds [0, 1]" in compare.render(doc, "markdown")
     assert run(copy.deepcopy(BASE))["warnings"] == []
+
+
+def test_a_single_seed_borrows_the_baselines_spread_and_its_timing_is_flagged_untested():
+    # one seed 0.6 points below a baseline whose seeds spread by 0.38: noise, not a regression
+    base = summary([config_entry("mlp", [96.69, 95.95, 96.13], [0.081, 0.082, 0.080])])
+    one = summary([config_entry("mlp", [95.66], [0.30])])
+    doc = run(one, baseline=base)
+    assert verdicts(doc)[("mlp", "accuracy")] == "pass"
+    assert verdicts(doc)[("mlp", "step_time_s")] == "info"
+    assert any("mlp step_time_s not tested: +" in w and "needs >= 2 repeats" in w for w in doc["warnings"])
+    far = run(summary([config_entry("mlp", [94.9], [0.081])]), baseline=base)
+    assert verdicts(far)[("mlp", "accuracy")] == "regression"
+
+
+def test_environment_differences_are_one_line_each():
+    other = copy.deepcopy(BASE)
+    other["machines"] = [{**MACHINE, "tinygrad_env": {"BEAM": "2", "NOOPT": "1"}}]
+    (line,) = run(other)["env_differences"]
+    assert line == 'tinygrad_env: baseline {} vs current {"BEAM": "2", "NOOPT": "1"}'
+
+
+def test_allow_missing_still_checks_targets_and_failures(tmp_path):
+    low = summary([config_entry("mlp", [94.0, 94.1, 94.2], [0.03, 0.031, 0.0305])])
+    (tmp_path / "low.json").write_text(json.dumps(low))
+    args = ["compare", str(tmp_path / "low.json"), "--root", str(tmp_path / "none"), "--allow-missing"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert "FAIL mlp: target 95% met by 0 of 3 seed(s)" in result.output and "verdict: REGRESSION" in result.output

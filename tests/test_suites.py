@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from harness import runner, suites, summary
 from harness.errors import HarnessError
+
+REPO = Path(__file__).resolve().parent.parent
 
 SEED_MLP = [  # (lr, bs, steps, category) from exploration-report.md, in order
     (0.001, 128, 100, "baseline"),
@@ -199,4 +202,11 @@ def test_a_suite_covers_what_it_includes_and_merge_combines_their_results(smoke_
     other = {**record, "suite": {**record["suite"], "name": "gate"}}
     (tmp_path / "gate.json").write_text(json.dumps(other))
     with pytest.raises(HarnessError, match="none includes the others"):
+        runner.merge([tmp_path], None)
+
+
+def test_merging_single_runs_says_they_belong_to_no_suite(tmp_path):
+    record = json.loads((REPO / "results/gate/runs/mlp-default__CPU__seed0.json").read_text())
+    (tmp_path / "mlp.json").write_text(json.dumps({k: v for k, v in record.items() if k != "suite"}))
+    with pytest.raises(HarnessError, match=r"single runs \(`mnist-bench mlp`/`cnn`\), not a suite"):
         runner.merge([tmp_path], None)
