@@ -121,9 +121,20 @@ def env_differences(current: dict[str, Any], baseline: dict[str, Any]) -> list[s
     return out
 
 
+def _by_name(doc: dict[str, Any], side: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for c in doc["configs"]:
+        if c["name"] in out:
+            raise HarnessError(
+                f"the {side} has {c['name']} on more than one device ({out[c['name']]['device']}, {c['device']}); "
+                "compare one device at a time"
+            )
+        out[c["name"]] = c
+    return out
+
+
 def match_configs(current: dict[str, Any], baseline: dict[str, Any]) -> list[tuple[dict, dict]]:
-    cur = {c["name"]: c for c in current["configs"]}
-    base = {c["name"]: c for c in baseline["configs"]}
+    cur, base = _by_name(current, "current"), _by_name(baseline, "baseline")
     added, missing = sorted(set(cur) - set(base)), sorted(set(base) - set(cur))
     if added or missing:
         raise HarnessError(

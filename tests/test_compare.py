@@ -228,3 +228,11 @@ def test_allow_missing_still_checks_targets_and_failures(tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1, result.output
     assert "FAIL mlp: target 95% met by 0 of 3 seed(s)" in result.output and "verdict: REGRESSION" in result.output
+
+
+def test_one_config_on_two_devices_is_refused_not_half_compared():
+    on_two = copy.deepcopy(BASE)
+    second = {**copy.deepcopy(BASE["configs"][0]), "device": "CUDA:1", "key": "mlp@CUDA:1"}
+    on_two["configs"].append(second)
+    with pytest.raises(HarnessError, match=r"the current has mlp on more than one device \(CPU, CUDA:1\)"):
+        run(on_two)
