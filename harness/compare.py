@@ -231,8 +231,15 @@ def compare(
 def describe_values(v: dict[str, Any] | None, metric: str) -> str:
     if v is None:
         return "-"
+    if metric == "accuracy":
+        return f"{v['mean']:.2f} ± {v['std']:.2f}% (n={v['n']})"
     scale, unit = (1e3, " ms") if metric == "step_time_s" else (1, "")
-    return f"{v['mean'] * scale:.3g} ± {v['std'] * scale:.2g}{unit} (n={v['n']})"
+    return f"{_number(v['mean'] * scale, 3)} ± {_number(v['std'] * scale, 2)}{unit} (n={v['n']})"
+
+
+def _number(x: float, digits: int) -> str:
+    """`digits` significant digits without scientific notation: 1431 ms, not 1.43e+03."""
+    return f"{x:.0f}" if abs(x) >= 10 ** (digits - 1) else f"{x:.{digits}g}"
 
 
 def render(doc: dict[str, Any], fmt: str) -> str:

@@ -236,3 +236,11 @@ def test_one_config_on_two_devices_is_refused_not_half_compared():
     on_two["configs"].append(second)
     with pytest.raises(HarnessError, match=r"the current has mlp on more than one device \(CPU, CUDA:1\)"):
         run(on_two)
+
+
+def test_values_read_as_plain_numbers():
+    v = {"mean": 1.4308907, "std": 0.068005, "n": 3}
+    assert compare.describe_values(v, "step_time_s") == "1431 ± 68 ms (n=3)"
+    mlp = {"mean": 0.0814795, "std": 0.0023475, "n": 3}
+    assert compare.describe_values(mlp, "step_time_s") == "81.5 ± 2.3 ms (n=3)"
+    assert compare.describe_values({"mean": 98.65, "std": 0.044, "n": 3}, "accuracy") == "98.65 ± 0.04% (n=3)"
