@@ -457,7 +457,7 @@ def baseline_show(path: Path) -> None:
     "--rule",
     "rule_texts",
     multiple=True,
-    help="Regression rule, repeatable (default: accuracy:-0.3pp and step_time:+10%).",
+    help="Regression rule, repeatable (default: accuracy:-0.3pp and step_time_p10:+10%).",
 )
 @click.option("--strict-env", is_flag=True, help="A different device, CPU/GPU or tinygrad is an error (exit 2).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)

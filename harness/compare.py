@@ -20,6 +20,7 @@ from harness.errors import HarnessError
 METRIC_ALIASES = {
     "accuracy": "accuracy",
     "step_time": "step_time_s",
+    "step_time_p10": "step_time_p10_s",
     "time_to_target": "time_to_target_s",
     "samples_per_s": "samples_per_s",
     "compile_time": "compile_s",
@@ -28,10 +29,10 @@ METRIC_ALIASES = {
     "final_loss": "final_loss",
     "steps_to_target": "steps_to_target",
 }
-DEFAULT_RULES = ("accuracy:-0.3pp", "step_time:+10%")
+DEFAULT_RULES = ("accuracy:-0.3pp", "step_time_p10:+10%")
 ALPHA = 0.05
 NOISE_Z = 2.0
-RULE_RE = re.compile(r"^\s*([a-z_]+)\s*:\s*([+-])\s*(\d+(?:\.\d+)?)\s*(pp|%)\s*$")
+RULE_RE = re.compile(r"^\s*([a-z_0-9]+)\s*:\s*([+-])\s*(\d+(?:\.\d+)?)\s*(pp|%)\s*$")
 
 
 @dataclass(frozen=True)
@@ -189,8 +190,8 @@ def compare(
     rows, problems, untested = [], [], []
     for cur, base in pairs:
         for rule in rules:
-            verdict, reason, p = rule.check(base["metrics"][rule.metric], cur["metrics"][rule.metric])
-            b, c = base["metrics"][rule.metric], cur["metrics"][rule.metric]
+            b, c = base["metrics"].get(rule.metric), cur["metrics"].get(rule.metric)
+            verdict, reason, p = rule.check(b, c)
             delta = c["mean"] - b["mean"] if b and c else None
             rows.append(
                 {
@@ -233,7 +234,7 @@ def describe_values(v: dict[str, Any] | None, metric: str) -> str:
         return "-"
     if metric == "accuracy":
         return f"{v['mean']:.2f} ± {v['std']:.2f}% (n={v['n']})"
-    scale, unit = (1e3, " ms") if metric == "step_time_s" else (1, "")
+    scale, unit = (1e3, " ms") if metric.startswith("step_time") else (1, "")
     return f"{_number(v['mean'] * scale, 3)} ± {_number(v['std'] * scale, 2)}{unit} (n={v['n']})"
 
 
