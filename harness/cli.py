@@ -498,6 +498,69 @@ def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_miss
 
 
 @cli.command()
+@click.argument("base")
+@click.argument("head", required=False)
+@click.option(
+    "--model", "models", multiple=True, type=click.Choice(["mlp", "cnn"]), help="Models to time (default: both)."
+)
+@click.option("--rounds", type=click.IntRange(min=2), default=6, show_default=True, help="Timed blocks per side.")
+@click.option("--mlp-steps", type=click.IntRange(min=1), default=10, show_default=True, help="MLP steps per block.")
+@click.option("--cnn-steps", type=click.IntRange(min=1), default=2, show_default=True, help="CNN steps per block.")
+@click.option("--rule", "rule_texts", multiple=True, help="Regression rule, repeatable  [default: step_time:+5%]")
+@click.option("--device", help="tinygrad device for both sides  [default: tinygrad's]")
+@click.option("--base-prefix", default="", help="Command prefix for the base side's process, e.g. 'taskset -c 1'.")
+@click.option("--head-prefix", default="", help="Command prefix for the head side's process.")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
+def continuous(
+    base,
+    head,
+    models,
+    rounds,
+    mlp_steps,
+    cnn_steps,
+    rule_texts,
+    device,
+    base_prefix,
+    head_prefix,
+    repo,
+    fmt,
+    out,
+    data_dir,
+) -> None:
+    """Time HEAD (default: the working tree) against BASE, two git revisions, on this machine.
+
+    Both sides run alternately in their own processes; no stored baseline is needed.
+    Exit 0 pass, 1 regression, 2 bad input, 4 a side could not be set up or crashed.
+    """
+    import shlex
+
+    from harness import compare as cmp
+    from harness import continuous as ab
+    from harness import results
+
+    rules = [cmp.parse_rule(t) for t in (rule_texts or ab.DEFAULT_RULES)]
+    workload = ab.Workload(list(models or ("mlp", "cnn")), rounds, {"mlp": mlp_steps, "cnn": cnn_steps})
+    doc = ab.run(
+        repo,
+        base,
+        head,
+        workload=workload,
+        rules=rules,
+        device=device,
+        data_dir=str(data_dir) if data_dir else None,
+        prefixes=(shlex.split(base_prefix), shlex.split(head_prefix)),
+        log=lambda m: _echo_err(f"continuous: {m}"),
+    )
+    if out:
+        results.write_validated(out, doc, "comparison")
+    click.echo(cmp.render(doc, fmt))
+    sys.exit(int(ExitCode.TARGET_MISSED if doc["verdict"] == "regression" else ExitCode.OK))
+
+
+@cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "-o",

@@ -168,6 +168,35 @@ def seed_differences(pairs: list[tuple[dict, dict]]) -> list[str]:
     return out
 
 
+def judge(
+    config: str, base: dict[str, Any], cur: dict[str, Any], rules: list[Rule]
+) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """One config's rows under every rule, from each side's metric statistics: (rows, problems, untested)."""
+    rows, problems, untested = [], [], []
+    for rule in rules:
+        b, c = base.get(rule.metric), cur.get(rule.metric)
+        verdict, reason, p = rule.check(b, c)
+        delta = c["mean"] - b["mean"] if b and c else None
+        rows.append(
+            {
+                "config": config,
+                "metric": rule.metric,
+                "baseline": _values(b),
+                "current": _values(c),
+                "delta": delta,
+                "delta_pct": 100 * delta / b["mean"] if delta is not None and b["mean"] else None,
+                "p_value": p,
+                "verdict": verdict,
+                "reason": f"{rule.text}: {reason}",
+            }
+        )
+        if verdict == "regression":
+            problems.append(f"{config} {rule.metric}: {reason}")
+        elif verdict == "info":
+            untested.append(f"{config} {rule.metric} not tested: {reason}")
+    return rows, problems, untested
+
+
 def compare(
     current: dict[str, Any],
     baseline: dict[str, Any],
@@ -189,27 +218,8 @@ def compare(
     pairs = match_configs(current, baseline)
     rows, problems, untested = [], [], []
     for cur, base in pairs:
-        for rule in rules:
-            b, c = base["metrics"].get(rule.metric), cur["metrics"].get(rule.metric)
-            verdict, reason, p = rule.check(b, c)
-            delta = c["mean"] - b["mean"] if b and c else None
-            rows.append(
-                {
-                    "config": cur["name"],
-                    "metric": rule.metric,
-                    "baseline": _values(b),
-                    "current": _values(c),
-                    "delta": delta,
-                    "delta_pct": 100 * delta / b["mean"] if delta is not None and b["mean"] else None,
-                    "p_value": p,
-                    "verdict": verdict,
-                    "reason": f"{rule.text}: {reason}",
-                }
-            )
-            if verdict == "regression":
-                problems.append(f"{cur['name']} {rule.metric}: {reason}")
-            elif verdict == "info":
-                untested.append(f"{cur['name']} {rule.metric} not tested: {reason}")
+        r, p, u = judge(cur["name"], base["metrics"], cur["metrics"], rules)
+        rows, problems, untested = rows + r, problems + p, untested + u
     problems += current_problems(current)
     doc = {
         "schema_version": schema.SCHEMA_VERSION,

@@ -1,0 +1,342 @@
+"""Same-runner A/B timing of two source revisions: `mnist-bench continuous BASE [HEAD]`.
+
+A stored baseline from another day or machine drifts by more than any useful rule allows; two sides
+timed on the same machine, interleaved in time, share the drift. Each side runs in its own process
+(from its own source tree and, when its dependencies differ, its own environment), warms both models
+up once, then the two processes take turns: in each round one side times a block of training steps
+of every model, then the other, with the order alternating round by round (ABBA) so a trend in the
+machine's speed lands on both sides alike. Each block's median step time is one repeat; the sides
+are compared with the same noise-aware rules as `compare` (Welch test on logs and a minimum effect).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+from harness import compare, data, env, results, schema, stats
+from harness.errors import ExitCode, HarnessError
+
+SUITE = "continuous"
+METRIC = "step_time_s"
+DEFAULT_RULES = ("step_time:+5%",)
+# The workload, fixed before the false-alarm and power trials (README, "Same-runner A/B timing"):
+# 6 rounds; per round and side a block of 10 MLP steps and 2 CNN steps after 3 warm-up steps per model.
+DEFAULT_ROUNDS = 6
+DEFAULT_STEPS = {"mlp": 10, "cnn": 2}
+WORKTREE = "working tree"
+
+
+def cache_root() -> Path:
+    """Source trees and environments of the sides, next to the dataset cache."""
+    return data.cache_dir().parent / "continuous"
+
+
+@dataclass
+class Side:
+    """One side of the comparison: where its source is, which Python runs it, how it is launched."""
+
+    label: str  # "base" or "head"
+    rev: str  # what the user named
+    commit: str | None  # None: the working tree as it is now
+    tree: Path
+    python: str
+    prefix: list[str] = field(default_factory=list)  # e.g. ["taskset", "-c", "1"]
+
+    def describe(self) -> str:
+        return f"{self.rev} ({self.commit[:12]})" if self.commit else f"{self.rev} ({self.tree})"
+
+
+def _git(repo: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError as e:
+        raise HarnessError("git is not installed; continuous checks out revisions with it", ExitCode.ENVIRONMENT) from e
+    if done.returncode != 0:
+        raise HarnessError(f"git {' '.join(args)}: {done.stderr.strip().splitlines()[-1] if done.stderr else 'failed'}")
+    return done.stdout.strip()
+
+
+def resolve(repo: Path, rev: str) -> str:
+    """The full commit id of `rev`; a one-line error for anything that is not a commit."""
+    _git(repo, "rev-parse", "--git-dir")
+    try:
+        return _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    except HarnessError:
+        raise HarnessError(f"{rev!r} is not a commit in {repo}") from None
+
+
+def source_tree(repo: Path, commit: str) -> Path:
+    """The commit's files, extracted once into the cache (`git archive`), reused by later comparisons."""
+    target = cache_root() / "trees" / commit
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{commit[:12]}-", dir=target.parent))
+    try:
+        archive = subprocess.run(["git", "-C", str(repo), "archive", commit], capture_output=True, check=True).stdout
+        with tempfile.TemporaryFile() as f:
+            f.write(archive)
+            f.seek(0)
+            with tarfile.open(fileobj=f) as tar:
+                tar.extractall(staging, filter="data")
+        staging.rename(target)  # atomic: a half-extracted tree is never seen under the commit's name
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _normalize(requirements: list[str]) -> list[str]:
+    return sorted(r.replace(" ", "").lower() for r in requirements)
+
+
+def dependencies(tree: Path) -> list[str]:
+    """The runtime requirements a source tree declares in its pyproject.toml."""
+    try:
+        project = tomllib.loads((tree / "pyproject.toml").read_text())["project"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as e:
+        raise HarnessError(f"{tree}: no readable [project] table in pyproject.toml ({e})") from e
+    return _normalize(project.get("dependencies", []))
+
+
+def installed_dependencies() -> list[str] | None:
+    """The requirements this environment was installed for (extras left out), or None if unknown."""
+    try:
+        requires = metadata.requires("mnist-bench") or []
+    except metadata.PackageNotFoundError:
+        return None
+    return _normalize([r for r in requires if "extra ==" not in r and "extra==" not in r])
+
+
+def environment(requirements: list[str], log: Callable[[str], None]) -> str:
+    """A Python that has `requirements`: this one when they are what it was installed for, else a cached venv."""
+    if requirements == installed_dependencies():
+        return sys.executable
+    digest = hashlib.sha256(json.dumps([sys.version_info[:2], requirements]).encode()).hexdigest()[:16]
+    venv = cache_root() / "envs" / digest
+    python = venv / "bin" / "python"
+    if (venv / ".complete").exists():
+        return str(python)
+    log(f"creating an environment for {', '.join(requirements)} in {venv}")
+    shutil.rmtree(venv, ignore_errors=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True, capture_output=True)
+    except subprocess.CalledProcessError as e:
+        detail = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise HarnessError(
+            f"could not install {', '.join(requirements)}: {detail[-1] if detail else e}", ExitCode.ENVIRONMENT
+        ) from e
+    (venv / ".complete").write_text("\n".join(requirements) + "\n")
+    return str(python)
+
+
+def prepare(repo: Path, rev: str | None, label: str, prefix: list[str], log: Callable[[str], None]) -> Side:
+    """A side from a revision (None: the working tree), with its source tree and Python ready."""
+    if rev is None:
+        root = Path(_git(repo, "rev-parse", "--show-toplevel"))
+        tree, commit, rev = root, None, WORKTREE
+    else:
+        commit = resolve(repo, rev)
+        tree = source_tree(repo, commit)
+    if not (tree / "harness" / "train.py").is_file():
+        raise HarnessError(f"{rev}: no harness/train.py in that revision; nothing to time")
+    return Side(label, rev, commit, tree, environment(dependencies(tree), log), prefix)
+
+
+class Worker:
+    """A side's timing process (harness/worker.py under the side's source tree), spoken to in JSON lines."""
+
+    def __init__(self, side: Side, models: list[str], device: str | None, data_dir: str | None):
+        self.side = side
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the process)
+        command = [*side.prefix, side.python, "-P", str(Path(__file__).with_name("worker.py")), "--models"]
+        command += [",".join(models)] + (["--device", device] if device else [])
+        command += ["--data-dir", data_dir] if data_dir else []
+        environ = {**os.environ, "PYTHONPATH": str(side.tree), "PYTHONUNBUFFERED": "1"}
+        try:
+            self.proc = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=environ
+            )
+        except OSError as e:
+            raise HarnessError(f"{side.label}: cannot start {shlex.join(command)}: {e}", ExitCode.ENVIRONMENT) from e
+
+    def _read(self) -> dict[str, Any]:
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        reply = json.loads(line) if line.strip() else None
+        if reply is None or "error" in reply:
+            self.proc.wait(timeout=60)
+            why = reply["error"] if reply else f"exited with code {self.proc.returncode}: {self._last_stderr()}"
+            raise HarnessError(f"{self.side.label} side ({self.side.describe()}): {why}", ExitCode.ENVIRONMENT)
+        return reply
+
+    def _last_stderr(self) -> str:
+        self._stderr.seek(0)
+        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "no output"
+
+    def ready(self) -> dict[str, Any]:
+        return self._read()
+
+    def block(self, model: str, steps: int) -> list[float]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"model": model, "steps": steps}) + "\n")
+        self.proc.stdin.flush()
+        return self._read()["times"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(json.dumps({"quit": True}) + "\n")
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self._stderr.close()
+
+
+@dataclass
+class Workload:
+    models: list[str]
+    rounds: int = DEFAULT_ROUNDS
+    steps: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_STEPS))
+
+    def check(self) -> None:
+        unknown = sorted(set(self.models) - set(DEFAULT_STEPS))
+        if unknown or not self.models:
+            raise HarnessError(f"unknown model(s) {', '.join(unknown) or '(none)'}; choose from mlp, cnn")
+        if self.rounds < 2:
+            raise HarnessError(f"rounds must be at least 2 (a test needs two repeats per side), got {self.rounds}")
+        if any(self.steps[m] < 1 for m in self.models):
+            raise HarnessError("steps per block must be at least 1")
+
+
+def order_of_round(i: int) -> tuple[int, int]:
+    """ABBA: base first in even rounds, head first in odd ones, so a linear drift hits both alike."""
+    return (0, 1) if i % 2 == 0 else (1, 0)
+
+
+def time_sides(
+    workers: list[Worker], workload: Workload, log: Callable[[str], None]
+) -> list[dict[str, list[list[float]]]]:
+    """Per side, per model: the step times of every block, in round order."""
+    samples: list[dict[str, list[list[float]]]] = [{m: [] for m in workload.models} for _ in workers]
+    for i in range(workload.rounds):
+        for s in order_of_round(i):
+            for model in workload.models:
+                samples[s][model].append(workers[s].block(model, workload.steps[model]))
+        log(f"round {i + 1}/{workload.rounds} done")
+    return samples
+
+
+def block_medians(blocks: list[list[float]]) -> list[float]:
+    return [statistics.median(b) for b in blocks]
+
+
+def _machine(side: Side, ready: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "side": side.label,
+        "revision": side.describe(),
+        "device": ready["device"],
+        "tinygrad": ready["tinygrad"],
+        "cpu": env.collect_cpu().get("model", ""),
+        "python": side.python,
+        "launch_prefix": shlex.join(side.prefix),
+    }
+
+
+def verdict_document(
+    sides: list[Side],
+    readies: list[dict[str, Any]],
+    samples: list[dict[str, list[list[float]]]],
+    workload: Workload,
+    rules: list[compare.Rule],
+    wall_s: float,
+) -> dict[str, Any]:
+    """The comparison document (head as `current`, base as `baseline`) with the workload and raw samples."""
+    rows, problems, untested = [], [], []
+    for model in workload.models:
+        base, head = (stats.describe(block_medians(s[model])) for s in samples)
+        r, p, u = compare.judge(model, {METRIC: base}, {METRIC: head}, rules)
+        rows, problems, untested = rows + r, problems + p, untested + u
+    machines = [_machine(side, ready) for side, ready in zip(sides, readies, strict=True)]
+    env_diff = [
+        f"{key}: base {machines[0][key]} vs head {machines[1][key]}"
+        for key in ("device", "tinygrad")
+        if machines[0][key] != machines[1][key]
+    ]
+    doc = {
+        "schema_version": schema.SCHEMA_VERSION,
+        "kind": "comparison",
+        "suite": SUITE,
+        "created_at": results.utc_now(),
+        "current": {"path": f"head: {sides[1].describe()}", "machines": [machines[1]]},
+        "baseline": {"path": f"base: {sides[0].describe()}", "machines": [machines[0]]},
+        "rules": [r.text for r in rules],
+        "env_differences": env_diff,
+        "warnings": untested,
+        "rows": rows,
+        "problems": problems,
+        "verdict": "regression" if problems else "pass",
+        "workload": {
+            "rounds": workload.rounds,
+            "steps_per_block": {m: workload.steps[m] for m in workload.models},
+            "order": "ABBA: base first in odd-numbered rounds, head first in even-numbered ones",
+            "warmup_s": {side.label: ready["warmup_s"] for side, ready in zip(sides, readies, strict=True)},
+            "step_times_s": {side.label: s for side, s in zip(sides, samples, strict=True)},
+            "wall_s": wall_s,
+        },
+    }
+    schema.check(doc, "comparison")
+    return doc
+
+
+def run(
+    repo: Path,
+    base: str,
+    head: str | None,
+    *,
+    workload: Workload,
+    rules: list[compare.Rule],
+    device: str | None = None,
+    data_dir: str | None = None,
+    prefixes: tuple[list[str], list[str]] = ([], []),
+    log: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Time `head` against `base` on this machine; returns the validated comparison document."""
+    workload.check()
+    t0 = time.perf_counter()
+    data.load(data_dir, log=log)  # fetch and verify once, before two processes race for the cache
+    revs = zip((base, head), ("base", "head"), prefixes, strict=True)
+    sides = [prepare(repo, rev, label, prefix, log) for rev, label, prefix in revs]
+    for side in sides:
+        log(f"{side.label}: {side.describe()}, python {side.python}")
+    workers = []
+    try:
+        # both warm up at once (compiling is not timed); from then on only one side runs at a time
+        workers = [Worker(side, workload.models, device, data_dir) for side in sides]
+        log("warming up both sides (compile + 3 steps per model)")
+        readies = [w.ready() for w in workers]
+        samples = time_sides(workers, workload, log)
+    finally:
+        for w in workers:
+            w.close()
+    return verdict_document(sides, readies, samples, workload, rules, time.perf_counter() - t0)

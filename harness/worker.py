@@ -1,0 +1,99 @@
+"""The timing worker of `mnist-bench continuous`: one side's training steps, timed in blocks on request.
+
+Run as a script (`python -P worker.py ...`) with PYTHONPATH pointing at the side's source tree, so the
+`harness` it imports (trainer, models, data) is that side's, not the caller's. It speaks JSON lines:
+one `{"ready": ...}` line after warm-up, then one reply per request read from stdin:
+`{"model": "cnn", "steps": 2}` -> `{"model": "cnn", "times": [...]}`; `{"quit": true}` ends it.
+Kept to the API every revision of the trainer has had (RunSpec.defaults, Trainer, batch_order), and
+free of imports from the caller's package, because it runs against older source trees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+
+WARMUP_STEPS = 3  # TinyJit runs the first call eagerly, captures on the second; the third is the first replay
+MAX_BATCHES = 64  # a cycle of distinct batches; the step's cost does not depend on which samples it sees
+
+
+def _run_spec():
+    try:
+        from harness.spec import RunSpec
+    except ImportError:  # source trees from before the spec had its own module
+        from harness.train import RunSpec
+    return RunSpec
+
+
+class Model:
+    """One model's trainer, warmed up, stepping through a fixed cycle of batches."""
+
+    def __init__(self, name: str, mnist, device: str):
+        from harness.train import Trainer, batch_order
+
+        spec = _run_spec().defaults(name, seed=0)
+        t0 = time.perf_counter()
+        self.trainer = Trainer(spec, mnist, device)
+        self.order = batch_order(0, len(mnist.y_train), spec.batch_size, MAX_BATCHES)
+        self.i = 0
+        self.steps(WARMUP_STEPS)
+        self.warmup_s = time.perf_counter() - t0
+
+    def steps(self, n: int) -> list[float]:
+        times = []
+        for _ in range(n):
+            idx = self.order[self.i % len(self.order)]
+            self.i += 1
+            t0 = time.perf_counter()
+            self.trainer.step(idx)  # returns the loss with .item(): the device is synchronised
+            times.append(time.perf_counter() - t0)
+        return times
+
+
+def _reply(doc: dict) -> None:
+    sys.stdout.write(json.dumps(doc) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", required=True, help="comma-separated: mlp,cnn")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    try:
+        import tinygrad
+        from tinygrad import Device
+
+        from harness import data
+
+        device = args.device or Device.DEFAULT
+        mnist = data.load(args.data_dir)
+        models = {name: Model(name, mnist, device) for name in args.models.split(",")}
+        _reply(
+            {
+                "ready": True,
+                "device": device,
+                "tinygrad": getattr(tinygrad, "__version__", None),
+                "warmup_s": {name: m.warmup_s for name, m in models.items()},
+            }
+        )
+        for line in sys.stdin:
+            request = json.loads(line)
+            if request.get("quit"):
+                break
+            _reply({"model": request["model"], "times": models[request["model"]].steps(int(request["steps"]))})
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # reported to the driver as one line; the traceback goes to stderr for debugging
+        traceback.print_exc()
+        _reply({"error": f"{e.__class__.__name__}: {e}".splitlines()[0][:500]})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
