@@ -154,9 +154,9 @@ def prepare(repo: Path, rev: str | None, label: str, prefix: list[str], log: Cal
         tree, commit, rev = root, None, WORKTREE
     else:
         commit = resolve(repo, rev)
+        if not _git(repo, "ls-tree", "--name-only", commit, "harness/train.py"):
+            raise HarnessError(f"{rev}: no harness/train.py in that revision; nothing to time")
         tree = source_tree(repo, commit)
-    if not (tree / "harness" / "train.py").is_file():
-        raise HarnessError(f"{rev}: no harness/train.py in that revision; nothing to time")
     return Side(label, rev, commit, tree, environment(dependencies(tree), log), prefix)
 
 
