@@ -80,7 +80,7 @@ def test_not_a_repository(tmp_path):
 
 
 def test_revision_without_the_trainer_is_refused(project):
-    with pytest.raises(HarnessError, match="no harness/train.py"):
+    with pytest.raises(HarnessError, match=r"no harness/train\.py"):
         continuous.prepare(project, "HEAD~1", "base", [], print)
 
 
