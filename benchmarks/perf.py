@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import data, devices, env, models, results, train
+from harness.spec import DEFAULTS, RunSpec
 
 TRAIN_FLOPS_FACTOR = 3  # forward + backward (input and weight gradients) ~ 3x the forward pass
 
@@ -67,7 +68,7 @@ def tinygrad_matmul_peak(device: str, n: int = 1024, reps: int = 10) -> float:
 
 
 def tinygrad_steps(model: str, mnist, device: str, batch_size: int, steps: int) -> dict:
-    spec = train.RunSpec.defaults(model, batch_size=batch_size, steps=train.WARMUP_STEPS + steps)
+    spec = RunSpec.defaults(model, batch_size=batch_size, steps=train.WARMUP_STEPS + steps)
     trainer = train.Trainer(spec, mnist, device)
     order = train.batch_order(0, len(mnist.y_train), batch_size, spec.steps)
     times = []
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace) -> dict:
                 print(json.dumps(out["rows"][-1]), file=sys.stderr)
     if not args.no_cold:
         for model in args.models:
-            default_bs = train.DEFAULTS[model]["batch_size"]
+            default_bs = DEFAULTS[model]["batch_size"]
             out["compile"][model] = compile_cold_warm(model, default_bs)
             if not args.no_target:
                 out["to_target"][model] = to_target_cold_process(model)

@@ -87,7 +87,7 @@ def _model_command(model: str, summary: str):
         lr, batch_size, steps, seed, eval_every, log_every, device, out, data_dir, target, as_json, no_assert_target
     ):
         from harness import bench, console, results
-        from harness.train import RunSpec
+        from harness.spec import RunSpec
 
         spec = RunSpec.defaults(
             model, lr=lr, batch_size=batch_size, steps=steps, seed=seed, eval_every=eval_every, log_every=log_every
@@ -165,7 +165,7 @@ def path(data_dir: Path | None) -> None:
 def warmup(device_names: tuple[str, ...], data_dir: Path | None) -> None:
     """Fill tinygrad's compile cache (and BEAM cache, when BEAM is set) for both models' defaults."""
     from harness import bench, runner
-    from harness.train import RunSpec
+    from harness.spec import RunSpec
 
     for device in runner.resolve_devices(list(device_names)):
         for model in ("mlp", "cnn"):
@@ -351,7 +351,7 @@ def repro(source, runs, device, tolerance, steps, seed, data_dir) -> None:
     made and compared with the first.
     """
     from harness import repro as rp
-    from harness.train import RunSpec
+    from harness.spec import RunSpec
 
     if source in ("mlp", "cnn"):
         reference, spec, runs = None, RunSpec.defaults(source, steps=steps, seed=seed), runs + 1

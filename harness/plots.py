@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.train import TARGETS
+from harness.spec import TARGETS
 
 
 def available() -> bool:

@@ -12,9 +12,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from harness import results, stats, summary, train
+from harness import results, stats, summary
 from harness.errors import HarnessError
-from harness.train import TARGETS
+from harness.spec import TARGETS, RunSpec
 
 AXES = ("lr", "batch_size", "steps", "optimizer")
 AXIS_TITLES = {"lr": "learning rate", "batch_size": "batch size", "steps": "training duration (steps)"}
@@ -160,7 +160,7 @@ def accuracy_per_time(c: dict[str, Any]) -> float | None:
 def settings_text(c: dict[str, Any]) -> str:
     """LR, batch size and steps, then every other setting that differs from the model's harness default."""
     cfg = c["config"]
-    base = _flat(train.RunSpec.defaults(c["model"]).to_json())
+    base = _flat(RunSpec.defaults(c["model"]).to_json())
     extra = [f"{k}={_plain(v)}" for k, v in _flat(cfg).items() if k not in _NOT_LISTED and base.get(k, v) != v]
     return ", ".join([f"LR={cfg['lr']:g}, BS={cfg['batch_size']}, steps={cfg['steps']}", *extra])
 

@@ -140,9 +140,9 @@ def _record(
 
 def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int, **common: Any) -> dict[str, Any]:
     """The versioned run record from a `train.RunOutput`."""
-    from harness.train import percentile_summary
+    from harness import stats
 
-    steady = percentile_summary(output.step_times[warmup_steps:])
+    steady = stats.percentiles(output.step_times[warmup_steps:])
     reached = output.first_eval_reaching(output.target)
     metrics = {
         "accuracy": output.accuracy,

@@ -13,7 +13,7 @@ from typing import Any
 from harness import schema
 from harness.errors import HarnessError
 from harness.models import DEFAULT_CONFIGS
-from harness.train import TARGETS, RunSpec
+from harness.spec import TARGETS, RunSpec, run_key
 
 SETTINGS = (
     "lr",
@@ -126,11 +126,11 @@ class PlannedRun:
 
     @property
     def config_key(self) -> str:
-        return f"{self.name}@{self.device}"
+        return run_key(self.name, self.device)
 
     @property
     def key(self) -> str:
-        return f"{self.config_key}#seed{self.spec.seed}"
+        return run_key(self.name, self.device, self.spec.seed)
 
     @property
     def filename(self) -> str:
