@@ -319,9 +319,9 @@ def _finish(problems: list[str]) -> None:
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the summary here.")
 def merge(paths: tuple[Path, ...], out: Path | None) -> None:
     """Combine the run results in shard folders PATHS into one suite summary."""
-    from harness import console, runner, summary
+    from harness import console, summary
 
-    doc, path, skipped = runner.merge(list(paths), out)
+    doc, path, skipped = summary.merge(list(paths), out)
     for line in skipped:
         _echo_err(f"skipped {line}")
     click.echo(console.summary_table(doc))
@@ -461,7 +461,11 @@ def baseline_show(path: Path) -> None:
 )
 @click.option("--strict-env", is_flag=True, help="A different device, CPU/GPU or tinygrad is an error (exit 2).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
-@click.option("--allow-missing", is_flag=True, help="Pass (exit 0) when there is no baseline yet.")
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="No baseline yet is no error: the document has `baseline: null` and only the summary's own problems fail.",
+)
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
 @_root_option
 def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_missing, out, root) -> None:
@@ -475,17 +479,11 @@ def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_miss
     rules = [cmp.parse_rule(t) for t in (rule_texts or cmp.DEFAULT_RULES)]
     current = baselines.load_summary_like(current_path)
     path = baselines.locate(baseline_spec, current, root)
-    if not path.exists():
-        message = f"no baseline at {path}; create one with `mnist-bench baseline save SUMMARY`"
-        if not allow_missing:
-            raise HarnessError(message)
-        problems = cmp.current_problems(current)
-        click.echo(f"{message} (--allow-missing: nothing to compare; targets checked)")
-        click.echo("\n".join([f"FAIL {p}" for p in problems] + [f"verdict: {'REGRESSION' if problems else 'PASS'}"]))
-        sys.exit(int(ExitCode.TARGET_MISSED if problems else ExitCode.OK))
+    if not path.exists() and not allow_missing:
+        raise HarnessError(cmp.missing_baseline(str(path)))
     doc = cmp.compare(
         current,
-        baselines.load_summary_like(path),
+        baselines.load_summary_like(path) if path.exists() else None,
         rules,
         current_path=str(current_path),
         baseline_path=str(path),

@@ -72,8 +72,17 @@ def read_json(path: Path) -> Any:
         raise HarnessError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from e
 
 
-# migrations[v] turns a version-v document into version v+1
-MIGRATIONS: dict[int, Any] = {}
+def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 only widened the comparison schema, so a version-1 document (and the summary a baseline
+    embeds) needs only its new number."""
+    out = {**doc, "schema_version": 2}
+    if isinstance(doc.get("summary"), dict) and doc.get("kind") == "baseline":
+        out["summary"] = {**doc["summary"], "schema_version": 2}
+    return out
+
+
+# MIGRATIONS[v] turns a version-v document into version v+1
+MIGRATIONS: dict[int, Any] = {1: _v1_to_v2}
 
 
 def upgrade(doc: Any, origin: str) -> Any:

@@ -21,6 +21,8 @@ from harness.spec import RunSpec
 
 MEAN, STD = 0.1307, 0.3081
 WARMUP_STEPS = 2  # TinyJit runs the first call eagerly and captures on the second
+
+
 @dataclass
 class RunOutput:
     """What a run measured; `results.make_record` turns it into the versioned JSON record."""
