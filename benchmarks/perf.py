@@ -22,22 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from harness import data, devices, env, models, results, train
+from harness import data, devices, env, models, results, stats, train
 from harness.spec import DEFAULTS, RunSpec
 
 TRAIN_FLOPS_FACTOR = 3  # forward + backward (input and weight gradients) ~ 3x the forward pass
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    arr = np.asarray(values)
-    return {
-        "median": float(np.median(arr)),
-        "p10": float(np.percentile(arr, 10)),
-        "p90": float(np.percentile(arr, 90)),
-        "n": len(values),
-    }
 
 
 def numpy_matmul_peak(n: int = 2048, reps: int = 10) -> float:
@@ -76,7 +64,7 @@ def tinygrad_steps(model: str, mnist, device: str, batch_size: int, steps: int) 
         t0 = time.perf_counter()
         trainer.step(indices)
         times.append(time.perf_counter() - t0)
-    return {"compile_s": sum(times[: train.WARMUP_STEPS]), "step_s": spread(times[train.WARMUP_STEPS :])}
+    return {"compile_s": sum(times[: train.WARMUP_STEPS]), "step_s": stats.percentiles(times[train.WARMUP_STEPS :])}
 
 
 def cli_run(model: str, extra: list[str], env_vars: dict[str, str]) -> tuple[dict, float]:
@@ -163,7 +151,7 @@ def run(args: argparse.Namespace) -> dict:
                             "batch_size": bs,
                             "engine": "torch",
                             "compile_s": None,
-                            "step_s": spread(times),
+                            "step_s": stats.percentiles(times),
                         },
                         flops,
                     )

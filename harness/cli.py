@@ -5,6 +5,7 @@ Heavy imports (tinygrad, numpy, jsonschema) happen inside commands so `--help` s
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -48,13 +49,22 @@ def _echo_err(message: str) -> None:
 # --- one run ------------------------------------------------------------------------------------
 
 
-def _run_options(f):
+def _run_options(f, model: str):
+    from harness.spec import DEFAULTS
+
+    d = DEFAULTS[model]
     options = [
-        click.option("--lr", type=float, envvar="LR", help="Adam learning rate [env LR]."),
-        click.option("--bs", "batch_size", type=int, envvar="BS", help="Batch size [env BS]."),
-        click.option("--steps", type=int, envvar="STEPS", help="Training steps [env STEPS]."),
+        click.option("--lr", type=float, envvar="LR", help=f"Adam learning rate [env LR; default: {d['lr']:g}]."),
+        click.option(
+            "--bs", "batch_size", type=int, envvar="BS", help=f"Batch size [env BS; default: {d['batch_size']}]."
+        ),
+        click.option("--steps", type=int, envvar="STEPS", help=f"Training steps [env STEPS; default: {d['steps']}]."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed for init and batch order."),
-        click.option("--eval-every", type=int, help="Evaluate on the test set every N steps (0: at the end)."),
+        click.option(
+            "--eval-every",
+            type=int,
+            help=f"Evaluate on the test set every N steps (0: at the end) [default: {d['eval_every']}].",
+        ),
         click.option("--log-every", type=int, help="Record the loss every N steps."),
         click.option("--device", help="tinygrad device (see `mnist-bench devices`); default: tinygrad's."),
         click.option(
@@ -82,7 +92,7 @@ def _run_options(f):
 
 def _model_command(model: str, summary: str):
     @cli.command(name=model, help=summary)
-    @_run_options
+    @functools.partial(_run_options, model=model)
     def command(
         lr, batch_size, steps, seed, eval_every, log_every, device, out, data_dir, target, as_json, no_assert_target
     ):
