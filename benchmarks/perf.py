@@ -22,21 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from harness import data, devices, env, models, results, train
+from harness import data, devices, env, models, results, stats, train
+from harness.spec import DEFAULTS, RunSpec
 
 TRAIN_FLOPS_FACTOR = 3  # forward + backward (input and weight gradients) ~ 3x the forward pass
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    arr = np.asarray(values)
-    return {
-        "median": float(np.median(arr)),
-        "p10": float(np.percentile(arr, 10)),
-        "p90": float(np.percentile(arr, 90)),
-        "n": len(values),
-    }
 
 
 def numpy_matmul_peak(n: int = 2048, reps: int = 10) -> float:
@@ -67,7 +56,7 @@ def tinygrad_matmul_peak(device: str, n: int = 1024, reps: int = 10) -> float:
 
 
 def tinygrad_steps(model: str, mnist, device: str, batch_size: int, steps: int) -> dict:
-    spec = train.RunSpec.defaults(model, batch_size=batch_size, steps=train.WARMUP_STEPS + steps)
+    spec = RunSpec.defaults(model, batch_size=batch_size, steps=train.WARMUP_STEPS + steps)
     trainer = train.Trainer(spec, mnist, device)
     order = train.batch_order(0, len(mnist.y_train), batch_size, spec.steps)
     times = []
@@ -75,7 +64,7 @@ def tinygrad_steps(model: str, mnist, device: str, batch_size: int, steps: int) 
         t0 = time.perf_counter()
         trainer.step(indices)
         times.append(time.perf_counter() - t0)
-    return {"compile_s": sum(times[: train.WARMUP_STEPS]), "step_s": spread(times[train.WARMUP_STEPS :])}
+    return {"compile_s": sum(times[: train.WARMUP_STEPS]), "step_s": stats.percentiles(times[train.WARMUP_STEPS :])}
 
 
 def cli_run(model: str, extra: list[str], env_vars: dict[str, str]) -> tuple[dict, float]:
@@ -162,7 +151,7 @@ def run(args: argparse.Namespace) -> dict:
                             "batch_size": bs,
                             "engine": "torch",
                             "compile_s": None,
-                            "step_s": spread(times),
+                            "step_s": stats.percentiles(times),
                         },
                         flops,
                     )
@@ -170,7 +159,7 @@ def run(args: argparse.Namespace) -> dict:
                 print(json.dumps(out["rows"][-1]), file=sys.stderr)
     if not args.no_cold:
         for model in args.models:
-            default_bs = train.DEFAULTS[model]["batch_size"]
+            default_bs = DEFAULTS[model]["batch_size"]
             out["compile"][model] = compile_cold_warm(model, default_bs)
             if not args.no_target:
                 out["to_target"][model] = to_target_cold_process(model)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness import data, train
-from harness.train import TARGETS, RunSpec, Trainer
+from harness.spec import TARGETS, RunSpec
+from harness.train import Trainer
 
 MODELS = ("mlp", "cnn")
 # Timed rounds of one training step after 3 untimed ones: enough that the median moves by less than

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness import results, schema
+from harness import results, schema, summary
 from harness.errors import HarnessError
 
 DEFAULT_ROOT = Path("results/baselines")
@@ -87,9 +87,7 @@ def locate(spec: str, current: dict[str, Any], root: Path = DEFAULT_ROOT) -> Pat
 def load_summary_like(path: Path) -> dict[str, Any]:
     """A summary from a summary file, a baseline file, or a folder of run results."""
     if path.is_dir():
-        from harness import runner
-
-        doc, _, _ = runner.merge([path], None)
+        doc, _, _ = summary.merge([path])
         return doc
     doc = results.load(path)
     if doc["kind"] == "baseline":

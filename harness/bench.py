@@ -10,7 +10,8 @@ from typing import Any
 
 from harness import data as mnist_data
 from harness import devices, env, results, schema
-from harness.train import TARGETS, WARMUP_STEPS, RunSpec, train
+from harness.spec import TARGETS, RunSpec
+from harness.train import WARMUP_STEPS, train
 
 
 @dataclass

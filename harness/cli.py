@@ -5,6 +5,7 @@ Heavy imports (tinygrad, numpy, jsonschema) happen inside commands so `--help` s
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -48,13 +49,22 @@ def _echo_err(message: str) -> None:
 # --- one run ------------------------------------------------------------------------------------
 
 
-def _run_options(f):
+def _run_options(f, model: str):
+    from harness.spec import DEFAULTS
+
+    d = DEFAULTS[model]
     options = [
-        click.option("--lr", type=float, envvar="LR", help="Adam learning rate [env LR]."),
-        click.option("--bs", "batch_size", type=int, envvar="BS", help="Batch size [env BS]."),
-        click.option("--steps", type=int, envvar="STEPS", help="Training steps [env STEPS]."),
+        click.option("--lr", type=float, envvar="LR", help=f"Adam learning rate [env LR; default: {d['lr']:g}]."),
+        click.option(
+            "--bs", "batch_size", type=int, envvar="BS", help=f"Batch size [env BS; default: {d['batch_size']}]."
+        ),
+        click.option("--steps", type=int, envvar="STEPS", help=f"Training steps [env STEPS; default: {d['steps']}]."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed for init and batch order."),
-        click.option("--eval-every", type=int, help="Evaluate on the test set every N steps (0: at the end)."),
+        click.option(
+            "--eval-every",
+            type=int,
+            help=f"Evaluate on the test set every N steps (0: at the end) [default: {d['eval_every']}].",
+        ),
         click.option("--log-every", type=int, help="Record the loss every N steps."),
         click.option("--device", help="tinygrad device (see `mnist-bench devices`); default: tinygrad's."),
         click.option(
@@ -82,12 +92,12 @@ def _run_options(f):
 
 def _model_command(model: str, summary: str):
     @cli.command(name=model, help=summary)
-    @_run_options
+    @functools.partial(_run_options, model=model)
     def command(
         lr, batch_size, steps, seed, eval_every, log_every, device, out, data_dir, target, as_json, no_assert_target
     ):
         from harness import bench, console, results
-        from harness.train import RunSpec
+        from harness.spec import RunSpec
 
         spec = RunSpec.defaults(
             model, lr=lr, batch_size=batch_size, steps=steps, seed=seed, eval_every=eval_every, log_every=log_every
@@ -165,7 +175,7 @@ def path(data_dir: Path | None) -> None:
 def warmup(device_names: tuple[str, ...], data_dir: Path | None) -> None:
     """Fill tinygrad's compile cache (and BEAM cache, when BEAM is set) for both models' defaults."""
     from harness import bench, runner
-    from harness.train import RunSpec
+    from harness.spec import RunSpec
 
     for device in runner.resolve_devices(list(device_names)):
         for model in ("mlp", "cnn"):
@@ -319,9 +329,9 @@ def _finish(problems: list[str]) -> None:
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the summary here.")
 def merge(paths: tuple[Path, ...], out: Path | None) -> None:
     """Combine the run results in shard folders PATHS into one suite summary."""
-    from harness import console, runner, summary
+    from harness import console, summary
 
-    doc, path, skipped = runner.merge(list(paths), out)
+    doc, path, skipped = summary.merge(list(paths), out)
     for line in skipped:
         _echo_err(f"skipped {line}")
     click.echo(console.summary_table(doc))
@@ -351,7 +361,7 @@ def repro(source, runs, device, tolerance, steps, seed, data_dir) -> None:
     made and compared with the first.
     """
     from harness import repro as rp
-    from harness.train import RunSpec
+    from harness.spec import RunSpec
 
     if source in ("mlp", "cnn"):
         reference, spec, runs = None, RunSpec.defaults(source, steps=steps, seed=seed), runs + 1
@@ -461,7 +471,11 @@ def baseline_show(path: Path) -> None:
 )
 @click.option("--strict-env", is_flag=True, help="A different device, CPU/GPU or tinygrad is an error (exit 2).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
-@click.option("--allow-missing", is_flag=True, help="Pass (exit 0) when there is no baseline yet.")
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="No baseline yet is no error: the document has `baseline: null` and only the summary's own problems fail.",
+)
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
 @_root_option
 def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_missing, out, root) -> None:
@@ -475,17 +489,11 @@ def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_miss
     rules = [cmp.parse_rule(t) for t in (rule_texts or cmp.DEFAULT_RULES)]
     current = baselines.load_summary_like(current_path)
     path = baselines.locate(baseline_spec, current, root)
-    if not path.exists():
-        message = f"no baseline at {path}; create one with `mnist-bench baseline save SUMMARY`"
-        if not allow_missing:
-            raise HarnessError(message)
-        problems = cmp.current_problems(current)
-        click.echo(f"{message} (--allow-missing: nothing to compare; targets checked)")
-        click.echo("\n".join([f"FAIL {p}" for p in problems] + [f"verdict: {'REGRESSION' if problems else 'PASS'}"]))
-        sys.exit(int(ExitCode.TARGET_MISSED if problems else ExitCode.OK))
+    if not path.exists() and not allow_missing:
+        raise HarnessError(cmp.missing_baseline(str(path)))
     doc = cmp.compare(
         current,
-        baselines.load_summary_like(path),
+        baselines.load_summary_like(path) if path.exists() else None,
         rules,
         current_path=str(current_path),
         baseline_path=str(path),

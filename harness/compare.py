@@ -11,28 +11,15 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness import results, schema
+from harness import results, schema, summary
 from harness.errors import HarnessError
 
-METRIC_ALIASES = {
-    "accuracy": "accuracy",
-    "step_time": "step_time_s",
-    "step_time_p10": "step_time_p10_s",
-    "time_to_target": "time_to_target_s",
-    "samples_per_s": "samples_per_s",
-    "compile_time": "compile_s",
-    "wall_time": "wall_s",
-    "train_time": "train_s",
-    "final_loss": "final_loss",
-    "steps_to_target": "steps_to_target",
-}
-DEFAULT_RULES = ("accuracy:-0.3pp", "step_time_p10:+10%")
 ALPHA = 0.05
 NOISE_Z = 2.0
-RULE_RE = re.compile(r"^\s*([a-z_0-9]+)\s*:\s*([+-])\s*(\d+(?:\.\d+)?)\s*(pp|%)\s*$")
 
 
 @dataclass(frozen=True)
@@ -41,42 +28,58 @@ class Rule:
     metric: str  # summary metric name
     bad_sign: int  # +1: an increase is bad, -1: a decrease is bad
     amount: float
-    unit: str  # "pp" (absolute points) or "%" (relative)
+    unit: str  # the rule's kind, a key of RULE_KINDS: "pp" (absolute points) or "%" (relative)
 
     def check(self, base: dict[str, Any] | None, cur: dict[str, Any] | None) -> tuple[str, str, float | None]:
         """(verdict, reason, p-value) for one config."""
         if base is None or cur is None:
             side = "baseline" if base is None else "current"
             return "info", f"no {self.metric} values in the {side}", None
-        if self.unit == "pp":
-            return self._check_points(base, cur)
-        return self._check_relative(base, cur)
+        return RULE_KINDS[self.unit](self, base, cur)
 
-    def _check_points(self, base, cur) -> tuple[str, str, float | None]:
-        worse = self.bad_sign * (cur["mean"] - base["mean"])
-        noise = NOISE_Z * math.sqrt(_seed_var(base, cur) / base["n"] + _seed_var(cur, base) / cur["n"])
-        tolerance = max(self.amount, noise)
-        detail = f"tolerance {tolerance:.2f} pp = max(rule {self.amount:g}, {NOISE_Z:g} x seed SE {noise / 2:.2f})"
-        if worse > tolerance:
-            return "regression", f"{'+' if self.bad_sign > 0 else '-'}{worse:.2f} pp worse > {detail}", None
-        if -worse > tolerance:
-            return "improvement", f"{-worse:.2f} pp better, beyond {detail}", None
-        return "pass", f"within {detail}", None
 
-    def _check_relative(self, base, cur) -> tuple[str, str, float | None]:
-        if base["mean"] <= 0 or cur["mean"] <= 0:
-            return "info", "non-positive values cannot be compared in %", None
-        worse_pct = self.bad_sign * (cur["mean"] / base["mean"] - 1) * 100
-        p_worse = _one_sided_log_p(base["values"], cur["values"], self.bad_sign)
-        p_better = _one_sided_log_p(base["values"], cur["values"], -self.bad_sign)
-        if p_worse is None:
-            return "info", f"{worse_pct:+.1f}% worse; needs >= 2 repeats on each side to test", None
-        if worse_pct > self.amount and p_worse < ALPHA:
-            return "regression", f"{worse_pct:.1f}% worse > {self.amount:g}% and significant (p={p_worse:.3g})", p_worse
-        if -worse_pct > self.amount and p_better is not None and p_better < ALPHA:
-            return "improvement", f"{-worse_pct:.1f}% better (p={p_better:.3g})", p_better
-        why = "below the minimum effect" if worse_pct <= self.amount else f"not significant (p={p_worse:.3g})"
-        return "pass", f"{worse_pct:+.1f}% worse: {why}", p_worse
+def _check_points(rule: Rule, base: dict[str, Any], cur: dict[str, Any]) -> tuple[str, str, float | None]:
+    """Worse by more than the rule's points AND by more than twice the seed noise of the difference."""
+    worse = rule.bad_sign * (cur["mean"] - base["mean"])
+    noise = NOISE_Z * math.sqrt(_seed_var(base, cur) / base["n"] + _seed_var(cur, base) / cur["n"])
+    tolerance = max(rule.amount, noise)
+    detail = f"tolerance {tolerance:.2f} pp = max(rule {rule.amount:g}, {NOISE_Z:g} x seed SE {noise / 2:.2f})"
+    if worse > tolerance:
+        return "regression", f"{'+' if rule.bad_sign > 0 else '-'}{worse:.2f} pp worse > {detail}", None
+    if -worse > tolerance:
+        return "improvement", f"{-worse:.2f} pp better, beyond {detail}", None
+    return "pass", f"within {detail}", None
+
+
+def _check_relative(rule: Rule, base: dict[str, Any], cur: dict[str, Any]) -> tuple[str, str, float | None]:
+    """Worse by more than the rule's percentage AND significantly so (Welch on logs over repeats)."""
+    if base["mean"] <= 0 or cur["mean"] <= 0:
+        return "info", "non-positive values cannot be compared in %", None
+    worse_pct = rule.bad_sign * (cur["mean"] / base["mean"] - 1) * 100
+    p_worse = _one_sided_log_p(base["values"], cur["values"], rule.bad_sign)
+    p_better = _one_sided_log_p(base["values"], cur["values"], -rule.bad_sign)
+    if p_worse is None:
+        return "info", f"{worse_pct:+.1f}% worse; needs >= 2 repeats on each side to test", None
+    if worse_pct > rule.amount and p_worse < ALPHA:
+        return "regression", f"{worse_pct:.1f}% worse > {rule.amount:g}% and significant (p={p_worse:.3g})", p_worse
+    if -worse_pct > rule.amount and p_better is not None and p_better < ALPHA:
+        return "improvement", f"{-worse_pct:.1f}% better (p={p_better:.3g})", p_better
+    why = "below the minimum effect" if worse_pct <= rule.amount else f"not significant (p={p_worse:.3g})"
+    return "pass", f"{worse_pct:+.1f}% worse: {why}", p_worse
+
+
+# A rule's kind (the unit after its number) -> its check. The noise-aware kinds above suit measured
+# values; a deterministic counter would add an exact kind here (any increase beyond the amount) and
+# list it in its Metric's rule_kinds.
+RULE_KINDS: dict[str, Callable[[Rule, dict[str, Any], dict[str, Any]], tuple[str, str, float | None]]] = {
+    "pp": _check_points,
+    "%": _check_relative,
+}
+KIND_WORDS = {"pp": "points (pp)", "%": "percentages (%)"}
+RULE_RE = re.compile(
+    r"^\s*([a-z_0-9]+)\s*:\s*([+-])\s*(\d+(?:\.\d+)?)\s*(" + "|".join(map(re.escape, RULE_KINDS)) + r")\s*$"
+)
+DEFAULT_RULES = tuple(f"{m.alias}:{m.default_rule}" for m in summary.METRICS.values() if m.default_rule)
 
 
 def _seed_var(side: dict[str, Any], other: dict[str, Any]) -> float:
@@ -100,12 +103,16 @@ def parse_rule(text: str) -> Rule:
     match = RULE_RE.match(text)
     if not match:
         raise HarnessError(f"bad rule {text!r}: expected METRIC:+N% or METRIC:-Npp, e.g. step_time:+10%")
-    name, sign, amount, unit = match.groups()
-    if name not in METRIC_ALIASES:
-        raise HarnessError(f"bad rule {text!r}: unknown metric {name!r}; known: {', '.join(METRIC_ALIASES)}")
-    if unit == "pp" and name != "accuracy":
-        raise HarnessError(f"bad rule {text!r}: points (pp) apply to accuracy only; use % for {name}")
-    return Rule(text.strip(), METRIC_ALIASES[name], 1 if sign == "+" else -1, float(amount), unit)
+    name, sign, amount, kind = match.groups()
+    if name not in summary.BY_ALIAS:
+        raise HarnessError(f"bad rule {text!r}: unknown metric {name!r}; known: {', '.join(summary.BY_ALIAS)}")
+    metric = summary.BY_ALIAS[name]
+    if kind not in metric.rule_kinds:
+        takers = ", ".join(m.alias for m in summary.METRICS.values() if kind in m.rule_kinds)
+        raise HarnessError(
+            f"bad rule {text!r}: {KIND_WORDS[kind]} apply to {takers} only; use {metric.rule_kinds[0]} for {name}"
+        )
+    return Rule(text.strip(), metric.name, 1 if sign == "+" else -1, float(amount), kind)
 
 
 def _values(s: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -145,17 +152,6 @@ def match_configs(current: dict[str, Any], baseline: dict[str, Any]) -> list[tup
     return [(cur[n], base[n]) for n in sorted(cur)]
 
 
-def current_problems(current: dict[str, Any]) -> list[str]:
-    """What fails a summary on its own, baseline or not: missed targets and failed runs."""
-    problems = []
-    for c in current["configs"]:
-        if c["assert_target"] and c["targets_met"] < len(c["seeds"]):
-            met = f"{c['targets_met']} of {len(c['seeds'])} seed(s)"
-            problems.append(f"{c['name']}: target {c['target']:g}% met by {met}")
-        problems += [f"{c['name']}: {len(c['failures'])} run(s) failed"] if c["failures"] else []
-    return problems
-
-
 def seed_differences(pairs: list[tuple[dict, dict]]) -> list[str]:
     """One line per config whose seeds differ from the baseline's: fewer repeats, less power to see a change."""
     out = []
@@ -168,11 +164,15 @@ def seed_differences(pairs: list[tuple[dict, dict]]) -> list[str]:
     return out
 
 
+def missing_baseline(path: str) -> str:
+    return f"no baseline at {path}; create one with `mnist-bench baseline save SUMMARY`"
+
+
 def judge(
     config: str, base: dict[str, Any], cur: dict[str, Any], rules: list[Rule]
 ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
-    """One config's rows under every rule, from each side's metric statistics: (rows, problems, untested)."""
-    rows, problems, untested = [], [], []
+    """One config's rows under every rule, from each side's metric statistics: (rows, regressions, untested)."""
+    rows, regressions, untested = [], [], []
     for rule in rules:
         b, c = base.get(rule.metric), cur.get(rule.metric)
         verdict, reason, p = rule.check(b, c)
@@ -191,46 +191,55 @@ def judge(
             }
         )
         if verdict == "regression":
-            problems.append(f"{config} {rule.metric}: {reason}")
+            regressions.append(f"{config} {rule.metric}: {reason}")
         elif verdict == "info":
             untested.append(f"{config} {rule.metric} not tested: {reason}")
-    return rows, problems, untested
+    return rows, regressions, untested
+
+
+def _rows(pairs: list[tuple[dict, dict]], rules: list[Rule]) -> tuple[list[dict], list[str], list[str]]:
+    """(rows, regressions, untested) of every rule on every matched config."""
+    rows, regressions, untested = [], [], []
+    for cur, base in pairs:
+        r, g, u = judge(cur["name"], base["metrics"], cur["metrics"], rules)
+        rows, regressions, untested = rows + r, regressions + g, untested + u
+    return rows, regressions, untested
 
 
 def compare(
     current: dict[str, Any],
-    baseline: dict[str, Any],
+    baseline: dict[str, Any] | None,
     rules: list[Rule],
     *,
     current_path: str,
     baseline_path: str,
     strict_env: bool = False,
 ) -> dict[str, Any]:
-    """The comparison document (validated against comparison.schema.json)."""
-    if current["suite"] != baseline["suite"]:
+    """The comparison document (validated against comparison.schema.json). With no baseline
+    (`baseline` None) nothing is compared, but the current summary's own problems still decide."""
+    if baseline is not None and current["suite"] != baseline["suite"]:
         raise HarnessError(
             f"{baseline_path}: baseline is for suite {baseline['suite']!r}, "
             f"current results are for {current['suite']!r}"
         )
-    env_diff = env_differences(current, baseline)
+    env_diff = env_differences(current, baseline) if baseline is not None else []
     if env_diff and strict_env:
         raise HarnessError("environment differs from the baseline (--strict-env): " + "; ".join(env_diff))
-    pairs = match_configs(current, baseline)
-    rows, problems, untested = [], [], []
-    for cur, base in pairs:
-        r, p, u = judge(cur["name"], base["metrics"], cur["metrics"], rules)
-        rows, problems, untested = rows + r, problems + p, untested + u
-    problems += current_problems(current)
+    pairs = match_configs(current, baseline) if baseline is not None else []
+    _by_name(current, "current")
+    rows, regressions, untested = _rows(pairs, rules)
+    problems = regressions + summary.problems(current, label="name")
+    warnings = seed_differences(pairs) + untested if baseline is not None else [missing_baseline(baseline_path)]
     doc = {
         "schema_version": schema.SCHEMA_VERSION,
         "kind": "comparison",
         "suite": current["suite"],
         "created_at": results.utc_now(),
         "current": {"path": current_path, "machines": current["machines"]},
-        "baseline": {"path": baseline_path, "machines": baseline["machines"]},
+        "baseline": {"path": baseline_path, "machines": baseline["machines"]} if baseline is not None else None,
         "rules": [r.text for r in rules],
         "env_differences": env_diff,
-        "warnings": seed_differences(pairs) + untested,
+        "warnings": warnings,
         "rows": rows,
         "problems": problems,
         "verdict": "regression" if problems else "pass",
@@ -240,17 +249,16 @@ def compare(
 
 
 def describe_values(v: dict[str, Any] | None, metric: str) -> str:
-    if v is None:
+    return summary.format_stat(v, metric)
+
+
+def _delta_text(row: dict[str, Any]) -> str:
+    """A percentage metric's change in points (97.2% -> 97.1% is -0.10 pp); any other's relative change."""
+    if row["delta"] is None:
         return "-"
-    if metric == "accuracy":
-        return f"{v['mean']:.2f} ± {v['std']:.2f}% (n={v['n']})"
-    scale, unit = (1e3, " ms") if metric.startswith("step_time") else (1, "")
-    return f"{_number(v['mean'] * scale, 3)} ± {_number(v['std'] * scale, 2)}{unit} (n={v['n']})"
-
-
-def _number(x: float, digits: int) -> str:
-    """`digits` significant digits without scientific notation: 1431 ms, not 1.43e+03."""
-    return f"{x:.0f}" if abs(x) >= 10 ** (digits - 1) else f"{x:.{digits}g}"
+    if summary.METRICS[row["metric"]].unit == "%":
+        return f"{row['delta']:+.2f} pp"
+    return "-" if row["delta_pct"] is None else f"{row['delta_pct']:+.1f}%"
 
 
 def render(doc: dict[str, Any], fmt: str) -> str:
@@ -263,26 +271,33 @@ def render(doc: dict[str, Any], fmt: str) -> str:
             r["metric"],
             describe_values(r["baseline"], r["metric"]),
             describe_values(r["current"], r["metric"]),
-            "-" if r["delta_pct"] is None else f"{r['delta_pct']:+.1f}%",
+            _delta_text(r),
             r["verdict"].upper(),
             r["reason"],
         )
         for r in doc["rows"]
     ]
-    lines = []
     verdict = "PASS" if doc["verdict"] == "pass" else "REGRESSION"
     if fmt == "markdown":
-        lines += [f"### mnist-bench compare: `{doc['suite']}`: **{verdict}**", ""]
-        lines += [f"> :warning: **environment differs**: {d}" for d in doc["env_differences"]]
-        lines += [f"> :warning: {w}" for w in doc.get("warnings", [])]
+        return "\n".join(_markdown(doc, header, rows, verdict))
+    return "\n".join(_text(doc, header, rows, verdict))
+
+
+def _markdown(doc: dict[str, Any], header: tuple[str, ...], rows: list[tuple[str, ...]], verdict: str) -> list[str]:
+    lines = [f"### mnist-bench compare: `{doc['suite']}`: **{verdict}**", ""]
+    lines += [f"> :warning: **environment differs**: {d}" for d in doc["env_differences"]]
+    lines += [f"> :warning: {w}" for w in doc.get("warnings", [])]
+    if rows:
         lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-        lines += [""] + [f"- :x: {p}" for p in doc["problems"]]
-        return "\n".join(lines)
-    lines += [f"WARNING: environment differs from the baseline: {d}" for d in doc["env_differences"]]
+    return lines + [""] + [f"- :x: {p}" for p in doc["problems"]]
+
+
+def _text(doc: dict[str, Any], header: tuple[str, ...], rows: list[tuple[str, ...]], verdict: str) -> list[str]:
+    lines = [f"WARNING: environment differs from the baseline: {d}" for d in doc["env_differences"]]
     lines += [f"WARNING: {w}" for w in doc.get("warnings", [])]
-    widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(len(header))]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
-    lines += [f"FAIL {p}" for p in doc["problems"]]
-    lines.append(f"verdict: {verdict}")
-    return "\n".join(lines)
+    if rows:
+        widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(len(header))]
+        table = [header, *rows]
+        lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    return [*lines, *(f"FAIL {p}" for p in doc["problems"]), f"verdict: {verdict}"]

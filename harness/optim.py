@@ -53,13 +53,20 @@ def _rmsprop_class():
     return RMSprop
 
 
+def check(name: str, weight_decay: float) -> None:
+    """Refuse an unknown optimizer, and weight decay on plain Adam (tinygrad's Adam has none)."""
+    if name not in OPTIMIZERS:
+        raise HarnessError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    if name == "adam" and weight_decay:
+        raise HarnessError('adam has no weight decay here; use optimizer = "adamw" for decoupled decay')
+
+
 def make(name: str, params: list, lr: float, weight_decay: float, momentum: float) -> Any:
     """A tinygrad optimizer by name; `adam` with no weight decay is exactly tinygrad's Adam."""
     from tinygrad import nn
 
+    check(name, weight_decay)
     if name == "adam":
-        if weight_decay:
-            raise HarnessError('adam has no weight decay here; use optimizer = "adamw" for decoupled decay')
         return nn.optim.Adam(params, lr=lr)
     if name == "adamw":
         return nn.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -67,9 +74,7 @@ def make(name: str, params: list, lr: float, weight_decay: float, momentum: floa
         return nn.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=name == "nesterov")
     if name == "lamb":
         return nn.optim.LAMB(params, lr=lr, weight_decay=weight_decay)
-    if name == "rmsprop":
-        return _rmsprop_class()(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    raise HarnessError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    return _rmsprop_class()(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
 def lr_at(step: int, *, lr: float, steps: int, schedule: str, warmup_steps: int) -> float:

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.train import TARGETS
+from harness.analysis import fixed_settings, flat_config
+from harness.spec import TARGETS
 
 
 def available() -> bool:
@@ -230,13 +231,9 @@ def _is_number(x: Any) -> bool:
 
 
 def _effect_panel(ax, model: str, axis: str, pairs: list[tuple[dict, dict]]) -> None:
-    from harness.report import flat_config
-
     series: dict[str, dict[Any, dict]] = defaultdict(dict)
     for a, b in pairs:
-        fixed = ", ".join(
-            f"{k}={v}" for k, v in flat_config(a).items() if k in ("lr", "batch_size", "steps") and k != axis
-        )
+        fixed = fixed_settings(a, axis)
         for c in (a, b):
             series[fixed][_axis_value(flat_config(c)[axis])] = c["metrics"]["accuracy"]
     values = [x for points in series.values() for x in points]

@@ -7,18 +7,28 @@ difference" rather than a ranking of noise.
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from harness import results, stats, summary, train
+from harness import results, stats
+from harness.analysis import (
+    AXIS_TITLES,
+    accuracy_of,
+    accuracy_per_time,
+    best,
+    changes_from,
+    compare_accuracy,
+    fixed_settings,
+    flat_config,
+    one_factor_pairs,
+    reference_config,
+    settings_text,
+    summaries,
+    varying_axes,
+)
 from harness.errors import HarnessError
-from harness.train import TARGETS
-
-AXES = ("lr", "batch_size", "steps", "optimizer")
-AXIS_TITLES = {"lr": "learning rate", "batch_size": "batch size", "steps": "training duration (steps)"}
-
+from harness.spec import TARGETS
 
 # --- inputs ---------------------------------------------------------------------------------------
 
@@ -71,13 +81,6 @@ def gather(paths: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     return records, pybench, skipped
 
 
-def summaries(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    by_suite: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in records:
-        by_suite[r["suite"]["name"]].append(r)
-    return [summary.build(name, rs) for name, rs in sorted(by_suite.items())]
-
-
 # --- numbers into words ---------------------------------------------------------------------------
 
 
@@ -87,95 +90,6 @@ def fmt_stat(s: dict[str, Any] | None, digits: int = 2, scale: float = 1.0) -> s
     if s["n"] == 1:
         return f"{s['mean'] * scale:.{digits}f} (n=1)"
     return f"{s['mean'] * scale:.{digits}f} ± {s['std'] * scale:.{digits}f}"
-
-
-def compare_accuracy(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, float | None]:
-    """How config b's accuracy differs from a's, in words, with the t-test p-value."""
-    sa, sb = a["metrics"]["accuracy"], b["metrics"]["accuracy"]
-    if sa is None or sb is None:
-        return "not comparable (a run diverged or failed)", None
-    delta = sb["mean"] - sa["mean"]
-    p = stats.welch_p(sa["values"], sb["values"])
-    if sa["n"] < 2 or sb["n"] < 2:
-        return f"{delta:+.2f} pp (one seed: significance not testable)", p
-    if stats.intervals_overlap(sa, sb) or (p is not None and p >= 0.05):
-        return f"no significant difference ({delta:+.2f} pp, p={p:.2g})", p
-    return f"{'better' if delta > 0 else 'worse'} by {abs(delta):.2f} pp (p={p:.2g})", p
-
-
-def flat_config(c: dict[str, Any]) -> dict[str, Any]:
-    """A config's settings with model_config keys as `model.<key>`, without logging cadence."""
-    cfg = {k: v for k, v in c["config"].items() if k not in ("model_config", "eval_every", "log_every")}
-    cfg.update({f"model.{k}": v for k, v in c["config"]["model_config"].items()})
-    return cfg
-
-
-def varying_axes(configs: list[dict[str, Any]]) -> list[str]:
-    """Settings that take more than one value among these configs, training axes first."""
-    keys = sorted({k for c in configs for k in flat_config(c)}, key=lambda k: (k not in AXES, k))
-    return [k for k in keys if len({results.dumps(flat_config(c).get(k)) for c in configs}) > 1]
-
-
-def _order_key(value: Any) -> tuple:
-    """Numbers in numeric order, then everything else by its JSON text."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return (0, value, "")
-    return (1, 0, results.dumps(value))
-
-
-def one_factor_pairs(configs: list[dict[str, Any]], axis: str) -> list[tuple[dict, dict]]:
-    """Pairs of configs that differ in `axis` only (everything else equal), lower value first."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for c in configs:
-        groups[results.dumps({k: v for k, v in flat_config(c).items() if k != axis})].append(c)
-    pairs = []
-    for members in groups.values():
-        members = sorted(members, key=lambda c: _order_key(flat_config(c).get(axis)))
-        pairs += [
-            (a, b)
-            for a, b in itertools.combinations(members, 2)
-            if results.dumps(flat_config(a).get(axis)) != results.dumps(flat_config(b).get(axis))
-        ]
-    return pairs
-
-
-def best(configs: list[dict[str, Any]], key) -> dict[str, Any] | None:
-    candidates = [c for c in configs if key(c) is not None]
-    return max(candidates, key=key) if candidates else None
-
-
-def accuracy_of(c: dict[str, Any]) -> float | None:
-    s = c["metrics"]["accuracy"]
-    return None if s is None else s["mean"]
-
-
-def accuracy_per_time(c: dict[str, Any]) -> float | None:
-    """Among configs that reach the target: the fastest to it (negated seconds, so max is best)."""
-    t = c["metrics"]["time_to_target_s"]
-    if t is None or c["targets_met"] < len(c["seeds"]):
-        return None
-    return -t["mean"]
-
-
-def settings_text(c: dict[str, Any]) -> str:
-    """LR, batch size and steps, then every other setting that differs from the model's harness default."""
-    cfg = c["config"]
-    base = _flat(train.RunSpec.defaults(c["model"]).to_json())
-    extra = [f"{k}={_plain(v)}" for k, v in _flat(cfg).items() if k not in _NOT_LISTED and base.get(k, v) != v]
-    return ", ".join([f"LR={cfg['lr']:g}, BS={cfg['batch_size']}, steps={cfg['steps']}", *extra])
-
-
-_NOT_LISTED = {"lr", "batch_size", "steps", "seed", "model", "eval_every", "log_every"}
-
-
-def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {**{k: v for k, v in cfg.items() if k != "model_config"}, **cfg.get("model_config", {})}
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, list):
-        return "x".join(map(str, value))
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 # --- the Markdown -----------------------------------------------------------------------------------
@@ -245,23 +159,12 @@ def impact_section(configs: list[dict[str, Any]]) -> list[str]:
             ta, tb = a["metrics"]["train_s"], b["metrics"]["train_s"]
             time_note = "" if not (ta and tb) else f"; training time {ta['mean']:.1f} s -> {tb['mean']:.1f} s"
             lines.append(
-                f"- {axis} {flat_config(a)[axis]} -> {flat_config(b)[axis]} (with {_fixed(a, axis)}): "
+                f"- {axis} {flat_config(a)[axis]} -> {flat_config(b)[axis]} (with {fixed_settings(a, axis)}): "
                 f"accuracy {fmt_stat(a['metrics']['accuracy'])} -> {fmt_stat(b['metrics']['accuracy'])} %, "
                 f"{words}{time_note}"
             )
         lines.append("")
     return lines or ["No pair of configs differs in a single setting, so no effect can be isolated.", ""]
-
-
-def reference_config(configs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The config the others are read against: the one in category `default`, if the suite has one."""
-    return next((c for c in configs if c.get("category") == "default"), None)
-
-
-def _changes(ref: dict[str, Any], c: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    a, b = flat_config(ref), flat_config(c)
-    keys = sorted(set(a) | set(b))
-    return {k: (a.get(k), b.get(k)) for k in keys if results.dumps(a.get(k)) != results.dumps(b.get(k))}
 
 
 def multi_change_section(configs: list[dict[str, Any]]) -> list[str]:
@@ -270,7 +173,7 @@ def multi_change_section(configs: list[dict[str, Any]]) -> list[str]:
     ref = reference_config(configs)
     if ref is None:
         return []
-    rows = [(c, ch) for c in configs if len(ch := _changes(ref, c)) > 1]
+    rows = [(c, ch) for c in configs if len(ch := changes_from(ref, c)) > 1]
     if not rows:
         return []
     lines = ["#### Against the defaults (several settings changed at once)", ""]
@@ -282,12 +185,6 @@ def multi_change_section(configs: list[dict[str, Any]]) -> list[str]:
             f"{fmt_stat(c['metrics']['accuracy'])} %, {words}"
         )
     return [*lines, ""]
-
-
-def _fixed(c: dict[str, Any], axis: str) -> str:
-    cfg = flat_config(c)
-    shown = [k for k in ("lr", "batch_size", "steps") if k != axis]
-    return ", ".join(f"{k}={cfg[k]}" for k in shown)
 
 
 def best_section(model: str, configs: list[dict[str, Any]]) -> list[str]:

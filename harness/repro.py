@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import bench, results
-from harness.train import RunSpec
+from harness.spec import RunSpec
 
 # fields that must be bit-identical on the same device and software
 EXACT_FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {

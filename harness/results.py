@@ -72,8 +72,17 @@ def read_json(path: Path) -> Any:
         raise HarnessError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from e
 
 
-# migrations[v] turns a version-v document into version v+1
-MIGRATIONS: dict[int, Any] = {}
+def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 only widened the comparison schema, so a version-1 document (and the summary a baseline
+    embeds) needs only its new number."""
+    out = {**doc, "schema_version": 2}
+    if isinstance(doc.get("summary"), dict) and doc.get("kind") == "baseline":
+        out["summary"] = {**doc["summary"], "schema_version": 2}
+    return out
+
+
+# MIGRATIONS[v] turns a version-v document into version v+1
+MIGRATIONS: dict[int, Any] = {1: _v1_to_v2}
 
 
 def upgrade(doc: Any, origin: str) -> Any:
@@ -140,9 +149,9 @@ def _record(
 
 def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int, **common: Any) -> dict[str, Any]:
     """The versioned run record from a `train.RunOutput`."""
-    from harness.train import percentile_summary
+    from harness import stats
 
-    steady = percentile_summary(output.step_times[warmup_steps:])
+    steady = stats.percentiles(output.step_times[warmup_steps:])
     reached = output.first_eval_reaching(output.target)
     metrics = {
         "accuracy": output.accuracy,

@@ -9,7 +9,11 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 1  # of every JSON file the harness writes; separate from the package version
+# Of every JSON file the harness writes (and of suite files); separate from the package version.
+# Format history (each step has a migration in results.MIGRATIONS):
+#   1: first format.
+#   2: a comparison's `baseline` may be null (compared with no baseline); other kinds unchanged.
+SCHEMA_VERSION = 2
 KINDS = ("run", "suite", "summary", "baseline", "comparison")
 
 

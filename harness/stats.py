@@ -49,10 +49,17 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def mann_whitney_greater_p(current: list[float], baseline: list[float]) -> float | None:
-    """One-sided Mann-Whitney U p-value that `current` tends to be larger than `baseline`."""
-    from scipy import stats
-
-    if not current or not baseline:
+def percentiles(values: list[float]) -> dict[str, float | int] | None:
+    """Median, p10, p90, mean, min, max and n of one run's per-step times (None when there are none)."""
+    if not values:
         return None
-    return float(stats.mannwhitneyu(current, baseline, alternative="greater").pvalue)
+    arr = np.asarray(values)
+    return {
+        "median": float(np.median(arr)),
+        "p10": float(np.percentile(arr, 10)),
+        "p90": float(np.percentile(arr, 90)),
+        "mean": float(arr.mean()),
+        "min": float(arr.min()),
+        "max": float(arr.max()),
+        "n": len(values),
+    }

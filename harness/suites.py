@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import schema
+from harness import results, schema
 from harness.errors import HarnessError
 from harness.models import DEFAULT_CONFIGS
-from harness.train import TARGETS, RunSpec
+from harness.spec import TARGETS, RunSpec, run_key
 
 SETTINGS = (
     "lr",
@@ -68,7 +68,7 @@ def resolve_path(name_or_path: str) -> Path:
 def load(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
     """A validated suite document, with `include`d suites' runs merged in."""
     path = resolve_path(name_or_path)
-    doc = _parse(path)
+    doc = results.upgrade(_parse(path), str(path))
     schema.check(doc, "suite", str(path))
     if doc["name"] in _seen:
         raise HarnessError(f"{path}: suite include cycle: {' -> '.join((*_seen, doc['name']))}")
@@ -126,11 +126,11 @@ class PlannedRun:
 
     @property
     def config_key(self) -> str:
-        return f"{self.name}@{self.device}"
+        return run_key(self.name, self.device)
 
     @property
     def key(self) -> str:
-        return f"{self.config_key}#seed{self.spec.seed}"
+        return run_key(self.name, self.device, self.spec.seed)
 
     @property
     def filename(self) -> str:

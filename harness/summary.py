@@ -1,34 +1,111 @@
-"""Suite summaries: per-config statistics over seeds, built from run records (so merge == unsharded)."""
+"""The summary document's owner: per-config statistics over seeds built from run records (so a merge
+of shards equals an unsharded run), the metric registry every reader uses, run keys, and `problems()`,
+the one judgement of whether a summary passes."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import results, schema, stats
+from harness import atomic, results, schema, stats, suites
 from harness.errors import HarnessError
+from harness.spec import run_key
 
-# summary metric -> how to read it from a run record
-METRICS: dict[str, Any] = {
-    "accuracy": lambda r: r["metrics"]["accuracy"],
-    "final_loss": lambda r: r["metrics"]["final_loss"],
-    "steps_to_target": lambda r: r["metrics"]["steps_to_target"],
-    "time_to_target_s": lambda r: r["metrics"]["time_to_target_s"],
-    "step_time_s": lambda r: (r["timings"]["step_time_s"] or {}).get("median"),
+
+@dataclass(frozen=True)
+class Metric:
+    """One summary metric. Adding one is an entry in METRICS plus its property in
+    schemas/summary.schema.json; compare, console, report and the schema tests read it from here."""
+
+    name: str  # key under a summary config's `metrics`
+    read: Callable[[dict[str, Any]], float | None]  # its value in one run record (None: not measured)
+    alias: str  # its name in a compare rule: `step_time` in `step_time:+10%`
+    label: str  # words for a table header
+    unit: str = ""  # shown after the value, once scaled
+    scale: float = 1.0  # shown value = stored value x scale
+    worse: int = 1  # +1: a higher value is worse; -1: a lower one
+    rule_kinds: tuple[str, ...] = ("%",)  # the kinds of compare rule it accepts (compare.RULE_KINDS)
+    default_rule: str | None = None  # compare checks `alias:default_rule` unless told otherwise
+    decimals: int | None = None  # fixed decimals when shown; None: 3 significant digits
+
+    def values(self, records: list[dict[str, Any]]) -> list[float | None]:
+        return [self.read(r) for r in records]
+
+
+def _timing(name: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda r: r["timings"][name]
+
+
+def _step_time(field: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda r: (r["timings"]["step_time_s"] or {}).get(field)
+
+
+def _metric(name: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda r: r["metrics"][name]
+
+
+_REGISTRY = (
+    Metric(
+        "accuracy",
+        _metric("accuracy"),
+        "accuracy",
+        "accuracy",
+        "%",
+        worse=-1,
+        rule_kinds=("pp", "%"),
+        default_rule="-0.3pp",
+        decimals=2,
+    ),
+    Metric("final_loss", _metric("final_loss"), "final_loss", "final loss"),
+    Metric("steps_to_target", _metric("steps_to_target"), "steps_to_target", "steps to target", " steps"),
+    Metric("time_to_target_s", _metric("time_to_target_s"), "time_to_target", "time to target", " s"),
+    Metric("step_time_s", _step_time("median"), "step_time", "step time", " ms", 1e3),
     # the fastest tenth of the steps: what the machine can do, least moved by other processes' bursts
-    "step_time_p10_s": lambda r: (r["timings"]["step_time_s"] or {}).get("p10"),
-    "samples_per_s": lambda r: r["timings"]["samples_per_s"],
-    "compile_s": lambda r: r["timings"]["compile_s"],
-    "train_s": lambda r: r["timings"]["train_s"],
-    "eval_s": lambda r: r["timings"]["eval_s"],
-    "wall_s": lambda r: r["timings"]["wall_s"],
-}
-BUDGET_METRICS = {"step_time_s", "wall_s", "time_to_target_s", "compile_s"}
+    Metric("step_time_p10_s", _step_time("p10"), "step_time_p10", "step time p10", " ms", 1e3, default_rule="+10%"),
+    Metric("samples_per_s", _timing("samples_per_s"), "samples_per_s", "samples/s", " samples/s", worse=-1),
+    Metric("compile_s", _timing("compile_s"), "compile_time", "compile time", " s"),
+    Metric("train_s", _timing("train_s"), "train_time", "train time", " s"),
+    Metric("eval_s", _timing("eval_s"), "eval_time", "eval time", " s"),
+    Metric("wall_s", _timing("wall_s"), "wall_time", "wall time", " s"),
+)
+METRICS: dict[str, Metric] = {m.name: m for m in _REGISTRY}
+BY_ALIAS: dict[str, Metric] = {m.alias: m for m in _REGISTRY}
+
+
+def format_stat(s: dict[str, Any] | None, metric: str, *, n: bool = True, missing: str = "-") -> str:
+    """`mean ± std unit (n=N)` in the metric's display scale: plain numbers, never 1.43e+03."""
+    if s is None:
+        return missing
+    m = METRICS[metric]
+    if m.decimals is not None:
+        mean, std = f"{s['mean'] * m.scale:.{m.decimals}f}", f"{s['std'] * m.scale:.{m.decimals}f}"
+    else:
+        mean, std = _number(s["mean"] * m.scale, 3), _number(s["std"] * m.scale, 2)
+    return f"{mean} ± {std}{m.unit}" + (f" (n={s['n']})" if n else "")
+
+
+def _number(x: float, digits: int) -> str:
+    """`digits` significant digits without scientific notation: 1431 ms, not 1.43e+03."""
+    return f"{x:.0f}" if abs(x) >= 10 ** (digits - 1) else f"{x:.{digits}g}"
+
+
+# --- run keys ---------------------------------------------------------------------------------------
 
 
 def config_key(record: dict[str, Any]) -> str:
-    return f"{record['suite']['run']}@{record['device']['name']}"
+    """The record's config identity, `name@device` (the suite's run name, not the seed)."""
+    return run_key(record["suite"]["run"], record["device"]["name"])
+
+
+def record_key(record: dict[str, Any]) -> str:
+    """The record's run identity, `name@device#seedN`, as `PlannedRun.key` spells it."""
+    return run_key(record["suite"]["run"], record["device"]["name"], record["config"]["seed"])
+
+
+# --- building ---------------------------------------------------------------------------------------
 
 
 def _config_without_seed(record: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +116,7 @@ def _budget_violations(records: list[dict[str, Any]], budget: dict[str, float]) 
     out = []
     for metric, limit in sorted(budget.items()):
         for r in records:
-            value = METRICS[metric](r)
+            value = METRICS[metric].read(r)
             if value is None or value > limit:
                 shown = "not reached" if value is None else f"{value:.3g} s"
                 out.append(f"seed {r['config']['seed']}: {metric} {shown} > budget {limit:g} s")
@@ -66,7 +143,7 @@ def summarize_config(records: list[dict[str, Any]]) -> dict[str, Any]:
         "seeds": [r["config"]["seed"] for r in records],
         "statuses": dict(sorted(statuses.items())),
         "targets_met": sum(r["target"]["met"] for r in records),
-        "metrics": {name: stats.describe([get(r) for r in ok]) for name, get in METRICS.items()},
+        "metrics": {name: stats.describe(m.values(ok)) for name, m in METRICS.items()},
         "assert_target": first["suite"]["assert_target"],
         "budget": dict(budget),
         "budget_violations": _budget_violations(ok, budget),
@@ -122,20 +199,33 @@ def build(
     }
 
 
-def problems(summary: dict[str, Any]) -> list[str]:
-    """Why a suite did not pass: failed runs, missed targets (where asserted), budgets exceeded."""
+# --- judging ----------------------------------------------------------------------------------------
+
+
+def problems(summary: dict[str, Any], label: str = "key") -> list[str]:
+    """Why a summary does not pass: failed runs, missed targets (where asserted), budgets exceeded,
+    missing runs. `label` names each config by that field: `key` (name@device), or `name` where one
+    device is meant (a comparison)."""
     out = []
     for c in summary["configs"]:
-        n = len(c["seeds"])
+        n, who = len(c["seeds"]), c[label]
         if c["failures"]:
             seed, error = c["failures"][0]["seed"], c["failures"][0]["error"]
-            out.append(f"{c['key']}: {len(c['failures'])} of {n} run(s) failed (seed {seed}: {error})")
+            out.append(f"{who}: {len(c['failures'])} of {n} run(s) failed (seed {seed}: {error})")
         if c["assert_target"] and c["targets_met"] < n:
-            out.append(f"{c['key']}: target {c['target']:g}% met by {c['targets_met']} of {n} seed(s)")
-        out += [f"{c['key']}: {v}" for v in c["budget_violations"]]
+            out.append(f"{who}: target {c['target']:g}% met by {c['targets_met']} of {n} seed(s)")
+        out += [f"{who}: {v}" for v in c["budget_violations"]]
     if summary["n_runs"] < summary["n_expected"]:
         out.append(f"only {summary['n_runs']} of {summary['n_expected']} runs have results")
     return out
+
+
+# --- files and merging ------------------------------------------------------------------------------
+
+
+def path_in(out_dir: Path, suite_name: str) -> Path:
+    """Where a suite run writes its summary."""
+    return out_dir / f"{suite_name}.summary.json"
 
 
 def load_runs(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -155,6 +245,62 @@ def load_runs(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
     return records, skipped
 
 
-def equal_ignoring_time_of_writing(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    strip = {"created_at"}
-    return {k: v for k, v in a.items() if k not in strip} == {k: v for k, v in b.items() if k not in strip}
+def covered(suite_name: str) -> set[str]:
+    """Suite names whose results count for `suite_name` (itself and what it includes)."""
+    try:
+        return suites.covered(suite_name)
+    except HarnessError:  # not a shipped suite nor a path here: only its own results
+        return {suite_name}
+
+
+def _same_config(record: dict[str, Any]) -> tuple[str, str]:
+    return config_key(record), results.dumps(_config_without_seed(record))
+
+
+def write_for_suite(
+    suite_name: str, expected_keys: set[str], records: list[dict[str, Any]], out_dir: Path
+) -> tuple[dict[str, Any], Path]:
+    """Summarize a suite run's records plus other seeds of the same configs already in the folder
+    (a concurrent or earlier run), under a lock so concurrent runs do not clobber the summary."""
+    with atomic.folder_lock(out_dir):
+        found, _ = load_runs([out_dir])
+        wanted, names, mine = {_same_config(r) for r in records}, covered(suite_name), {r["run_id"] for r in records}
+        extra = [
+            r
+            for r in found
+            if r.get("suite", {}).get("name") in names and r["run_id"] not in mine and _same_config(r) in wanted
+        ]
+        by_key = {record_key(r): r for r in [*extra, *records]}
+        expected = len(expected_keys | set(by_key))
+        doc = build(suite_name, list(by_key.values()), expected=expected, check_suite=False)
+        return doc, results.write_validated(path_in(out_dir, suite_name), doc, "summary")
+
+
+def _suite_of(records: list[dict[str, Any]]) -> str:
+    names = sorted({r.get("suite", {}).get("name", "") for r in records})
+    if names == [""]:
+        raise HarnessError(
+            "these results come from single runs (`mnist-bench mlp`/`cnn`), not a suite; "
+            "summaries and comparisons need `mnist-bench suite run` results"
+        )
+    suite_name = next((n for n in names if n and set(names) <= covered(n)), None)
+    if suite_name is None:
+        raise HarnessError(
+            f"results come from {len(names)} suites ({', '.join(s or '(none)' for s in names)}) and none "
+            "includes the others; merge one suite at a time"
+        )
+    return suite_name
+
+
+def merge(paths: list[Path], out: Path | None = None) -> tuple[dict[str, Any], Path | None, list[str]]:
+    """One summary from the run results in shard folders; returns (summary, path, skipped files)."""
+    records, skipped = load_runs(paths)
+    if not records:
+        raise HarnessError("no run results found in " + ", ".join(map(str, paths)))
+    suite_name = _suite_of(records)
+    keys = [record_key(r) for r in records]
+    if dups := sorted({k for k in keys if keys.count(k) > 1}):
+        raise HarnessError(f"the same run appears more than once: {', '.join(dups[:5])}")
+    doc = build(suite_name, records, check_suite=False)
+    path = results.write_validated(out, doc, "summary") if out else None
+    return doc, path, skipped

@@ -10,103 +10,17 @@ import hashlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from harness import augment, optim
 from harness.data import Mnist
-from harness.errors import ExitCode, HarnessError
-from harness.models import build, model_config
+from harness.models import build
+from harness.spec import RunSpec
 
 MEAN, STD = 0.1307, 0.3081
 WARMUP_STEPS = 2  # TinyJit runs the first call eagerly and captures on the second
-TARGETS = {"mlp": 95.0, "cnn": 98.0}
-DEFAULTS: dict[str, dict[str, Any]] = {
-    # chosen from the mlp-explore curves (3 seeds): >= 95.9% at step 200 on every seed, ~15 s of training
-    "mlp": {"lr": 0.002, "batch_size": 256, "steps": 200, "eval_every": 50},
-    # constant LR 0.001 (the seed's baseline) gave 98.41% and 97.96% after 150 steps on seeds 0 and 1: too
-    # close to the target; a one-cycle schedule anneals the noise away at the end of a 200-step run
-    "cnn": {"lr": 0.002, "batch_size": 128, "steps": 200, "eval_every": 50, "schedule": "onecycle"},
-}
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything that decides what a run computes (device aside, not how fast)."""
-
-    model: str
-    lr: float
-    batch_size: int
-    steps: int
-    seed: int = 0
-    optimizer: str = "adam"
-    model_config: dict[str, Any] = field(default_factory=dict)
-    eval_every: int = 0  # 0: only at the end
-    log_every: int = 10
-    weight_decay: float = 0.0
-    momentum: float = 0.9  # sgd, nesterov and rmsprop only
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    label_smoothing: float = 0.0
-    augment_rotate: float = 0.0  # degrees, uniform in [-a, a]
-    augment_scale: float = 0.0  # fraction, zoom uniform in [1-s, 1+s]
-    augment_translate: float = 0.0  # pixels, uniform in [-t, t] on each axis
-
-    @property
-    def augments(self) -> bool:
-        return bool(self.augment_rotate or self.augment_scale or self.augment_translate)
-
-    def __post_init__(self) -> None:
-        check_spec(self)
-
-    @classmethod
-    def defaults(cls, model: str, **overrides: Any) -> RunSpec:
-        """The model's default spec, with any non-None override applied."""
-        if model not in DEFAULTS:
-            model_config(model)  # raises the unknown-model error
-        values = {**DEFAULTS[model], **{k: v for k, v in overrides.items() if v is not None}}
-        return cls(model=model, **values)
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["model_config"] = model_config(self.model, self.model_config)
-        return out
-
-
-def check_spec(spec: RunSpec) -> None:
-    model_config(spec.model, spec.model_config)
-    if not (isinstance(spec.lr, int | float) and math.isfinite(spec.lr) and spec.lr > 0):
-        raise HarnessError(f"learning rate must be a positive finite number, got {spec.lr}")
-    if not 1 <= spec.batch_size <= 60000:
-        raise HarnessError(f"batch size must be between 1 and 60000, got {spec.batch_size}")
-    if spec.steps < 1:
-        raise HarnessError(f"steps must be at least 1, got {spec.steps}")
-    if spec.eval_every < 0 or spec.log_every < 1:
-        raise HarnessError("eval_every must be >= 0 and log_every >= 1")
-    if spec.seed < 0:
-        raise HarnessError(f"seed must be >= 0, got {spec.seed}")
-    if spec.optimizer not in optim.OPTIMIZERS:
-        raise HarnessError(f"unknown optimizer {spec.optimizer!r}; choose one of: {', '.join(optim.OPTIMIZERS)}")
-    if spec.schedule not in optim.SCHEDULES:
-        raise HarnessError(f"unknown schedule {spec.schedule!r}; choose one of: {', '.join(optim.SCHEDULES)}")
-    if spec.optimizer == "adam" and spec.weight_decay:
-        raise HarnessError('adam has no weight decay here; use optimizer = "adamw" for decoupled decay')
-    if not 0 <= spec.warmup_steps <= spec.steps:
-        raise HarnessError(f"warmup_steps must be between 0 and steps ({spec.steps}), got {spec.warmup_steps}")
-    ranges = {
-        "weight_decay": (0, 1),
-        "momentum": (0, 0.999),
-        "label_smoothing": (0, 0.5),
-        "augment_rotate": (0, 180),
-        "augment_scale": (0, 0.5),
-        "augment_translate": (0, 14),
-    }
-    for name, (low, high) in ranges.items():
-        value = getattr(spec, name)
-        if not (isinstance(value, int | float) and low <= value <= high):
-            raise HarnessError(f"{name} must be between {low} and {high}, got {value}")
 
 
 @dataclass
@@ -269,23 +183,3 @@ def train(
         target=target,
         steps_done=len(step_times),
     )
-
-
-def percentile_summary(values: list[float]) -> dict[str, float | int] | None:
-    if not values:
-        return None
-    arr = np.asarray(values)
-    return {
-        "median": float(np.median(arr)),
-        "p10": float(np.percentile(arr, 10)),
-        "p90": float(np.percentile(arr, 90)),
-        "mean": float(arr.mean()),
-        "min": float(arr.min()),
-        "max": float(arr.max()),
-        "n": len(values),
-    }
-
-
-def check_finite_loss(output: RunOutput) -> None:
-    if output.diverged:
-        raise HarnessError("training diverged: the loss became NaN or infinite", ExitCode.DIVERGED)

@@ -9,13 +9,14 @@ import pytest
 
 from harness import augment, models, optim, train
 from harness.errors import HarnessError
+from harness.spec import DEFAULTS, RunSpec
 
 TINY_MLP = {"hidden": [32]}
 BASE = {"steps": 6, "batch_size": 16, "log_every": 1}
 
 
 def run(small, model="mlp", model_config=None, **overrides):
-    spec = train.RunSpec.defaults(
+    spec = RunSpec.defaults(
         model,
         model_config=model_config or (TINY_MLP if model == "mlp" else {"channels": [4, 8]}),
         **{**BASE, **overrides},
@@ -29,7 +30,7 @@ def reference_core_loop(small, seed: int) -> list[float]:
 
     Tensor.manual_seed(seed)
     net = models.build("mlp", TINY_MLP)
-    opt = nn.optim.Adam(nn.state.get_parameters(net), lr=train.DEFAULTS["mlp"]["lr"])
+    opt = nn.optim.Adam(nn.state.get_parameters(net), lr=DEFAULTS["mlp"]["lr"])
     x, y = Tensor(small.x_train.reshape(-1, 1, 28, 28)), Tensor(small.y_train.astype(np.int32))
 
     @TinyJit
@@ -106,7 +107,7 @@ def test_cnn_without_batchnorm_and_with_dropout(small):
 )
 def test_bad_axis_values(overrides, message):
     with pytest.raises(HarnessError, match=message):
-        train.RunSpec.defaults("mlp", **overrides)
+        RunSpec.defaults("mlp", **overrides)
 
 
 def test_schedules_have_the_documented_shape():

@@ -56,7 +56,7 @@ def config_entry(name, accuracy, step_time, model="mlp", target=95.0):
 
 def summary(configs, machine=MACHINE, suite="gate"):
     doc = {
-        "schema_version": 1,
+        "schema_version": schema.SCHEMA_VERSION,
         "kind": "summary",
         "suite": suite,
         "created_at": "2026-11-26T00:00:00Z",
@@ -187,7 +187,7 @@ def test_cli_compare_formats_and_exit_codes(tmp_path):
     (tmp_path / "slow.json").write_text(json.dumps(slow))
     md = runner.invoke(cli, ["compare", str(tmp_path / "slow.json"), "--root", str(root), "--format", "markdown"])
     assert md.exit_code == 1 and "**REGRESSION**" in md.output and "| mlp | step_time_p10_s |" in md.output
-    (tmp_path / "newer.json").write_text(json.dumps({**BASE, "schema_version": 2}))
+    (tmp_path / "newer.json").write_text(json.dumps({**BASE, "schema_version": schema.SCHEMA_VERSION + 1}))
     newer = runner.invoke(cli, ["compare", str(tmp_path / "newer.json"), "--root", str(root)])
     assert newer.exit_code == 2 and "newer than this mnist-bench understands" in newer.output
     listing = runner.invoke(cli, ["baseline", "list", "--root", str(root)])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harness import plots, report, stats
+from harness import analysis, plots, report, stats
 from harness.errors import HarnessError
 
 
@@ -46,13 +46,13 @@ def cfg(name, lr, bs, steps, accuracy, model="mlp"):
 
 def test_overlapping_intervals_read_no_significant_difference():
     a, b = cfg("a", 1e-3, 128, 100, [94.5, 94.7, 94.6]), cfg("b", 3e-3, 128, 100, [94.6, 94.4, 94.8])
-    words, p = report.compare_accuracy(a, b)
+    words, p = analysis.compare_accuracy(a, b)
     assert words.startswith("no significant difference") and p > 0.05
 
 
 def test_a_clear_difference_is_named_with_its_size():
     a, b = cfg("a", 1e-3, 128, 100, [94.5, 94.6, 94.55]), cfg("b", 1e-3, 128, 1000, [98.7, 98.8, 98.75])
-    words, p = report.compare_accuracy(a, b)
+    words, p = analysis.compare_accuracy(a, b)
     assert words.startswith("better by 4.20 pp") and p < 0.01
 
 
@@ -63,10 +63,10 @@ def test_one_factor_pairs_find_single_setting_changes():
         cfg("bs", 1e-3, 64, 100, [1]),
         cfg("combo", 2e-3, 256, 500, [1]),
     ]
-    assert report.varying_axes(configs) == ["batch_size", "lr", "steps"]
-    assert [(a["name"], b["name"]) for a, b in report.one_factor_pairs(configs, "lr")] == [("base", "lr")]
-    assert [(a["name"], b["name"]) for a, b in report.one_factor_pairs(configs, "batch_size")] == [("bs", "base")]
-    assert report.one_factor_pairs(configs, "steps") == []
+    assert analysis.varying_axes(configs) == ["batch_size", "lr", "steps"]
+    assert [(a["name"], b["name"]) for a, b in analysis.one_factor_pairs(configs, "lr")] == [("base", "lr")]
+    assert [(a["name"], b["name"]) for a, b in analysis.one_factor_pairs(configs, "batch_size")] == [("bs", "base")]
+    assert analysis.one_factor_pairs(configs, "steps") == []
 
 
 def test_pareto_front():
@@ -161,8 +161,8 @@ def test_identical_configs_make_no_one_factor_pair_and_multi_changes_are_read_ag
     bigger = cfg("bs", 1e-3, 256, 100, [96.5, 96.6])
     both = cfg("both", 3e-3, 256, 100, [95.0, 95.1])
     configs = [base, twin, bigger, both]
-    assert report.one_factor_pairs(configs, "lr") == [(bigger, both)]
-    assert [(a["name"], b["name"]) for a, b in report.one_factor_pairs(configs, "batch_size")] == [
+    assert analysis.one_factor_pairs(configs, "lr") == [(bigger, both)]
+    assert [(a["name"], b["name"]) for a, b in analysis.one_factor_pairs(configs, "batch_size")] == [
         ("default", "bs"),
         ("twin", "bs"),
     ]

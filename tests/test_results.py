@@ -10,9 +10,10 @@ from harness.errors import HarnessError
 
 @pytest.fixture(scope="module")
 def record(small):
-    from harness import bench, train
+    from harness import bench
+    from harness.spec import RunSpec
 
-    spec = train.RunSpec.defaults("mlp", steps=4, batch_size=16, eval_every=2)
+    spec = RunSpec.defaults("mlp", steps=4, batch_size=16, eval_every=2)
     rec, _ = bench.run(bench.RunRequest(spec, device="CPU", out_dir=None), mnist=small)
     return rec
 

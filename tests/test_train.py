@@ -7,6 +7,7 @@ import pytest
 
 from harness import train
 from harness.errors import HarnessError
+from harness.spec import RunSpec
 
 
 def test_batch_order_is_seeded_and_covers_each_epoch_once():
@@ -39,11 +40,11 @@ def test_eval_batch_size_divides_the_test_set():
 )
 def test_bad_specs_are_refused(overrides, message):
     with pytest.raises(HarnessError, match=message):
-        train.RunSpec.defaults("mlp", **overrides)
+        RunSpec.defaults("mlp", **overrides)
 
 
 def test_short_run_measures_everything(small):
-    spec = train.RunSpec.defaults("mlp", steps=12, batch_size=32, eval_every=5, log_every=4)
+    spec = RunSpec.defaults("mlp", steps=12, batch_size=32, eval_every=5, log_every=4)
     out = train.train(spec, small, "CPU", target=50.0)
     assert [e[0] for e in out.evals] == [5, 10, 12]
     assert [s for s, _ in out.loss_curve] == [4, 8, 12]
@@ -54,14 +55,14 @@ def test_short_run_measures_everything(small):
 
 
 def test_same_seed_same_process_is_bit_identical(small):
-    spec = train.RunSpec.defaults("cnn", steps=3, batch_size=16, model_config={"channels": [4, 8]})
+    spec = RunSpec.defaults("cnn", steps=3, batch_size=16, model_config={"channels": [4, 8]})
     a = train.train(spec, small, "CPU", target=98.0)
     b = train.train(spec, small, "CPU", target=98.0)
     assert a.loss_curve == b.loss_curve and a.weights_sha256 == b.weights_sha256 and a.accuracy == b.accuracy
 
 
 def test_huge_learning_rate_diverges_without_crashing(small):
-    spec = train.RunSpec.defaults("mlp", steps=30, batch_size=32, lr=1e12, log_every=100)
+    spec = RunSpec.defaults("mlp", steps=30, batch_size=32, lr=1e12, log_every=100)
     out = train.train(spec, small, "CPU", target=95.0)
     assert out.diverged and out.accuracy is None and out.steps_done < 30
     assert not math.isfinite(out.loss_curve[-1][1])
@@ -87,6 +88,6 @@ def test_trainer_hands_tinygrad_writable_buffers(small, monkeypatch):
             super().__init__(data, *args, **kwargs)
 
     monkeypatch.setattr(tinygrad, "Tensor", Spy)
-    trainer = train.Trainer(train.RunSpec.defaults("mlp", steps=1), dataclasses.replace(small, **frozen), "CPU")
+    trainer = train.Trainer(RunSpec.defaults("mlp", steps=1), dataclasses.replace(small, **frozen), "CPU")
     assert len(given) >= 4 and all(given)
     assert trainer.x_train.shape == (len(small.y_train), 1, 28, 28)
