@@ -42,7 +42,7 @@ GATED = (
     ("eval_pass", "kernels"),
     ("eval_pass", "flops"),
     ("eval_pass", "bytes"),
-    ("memory", "peak_bytes"),
+    ("memory", "jit_buffers_bytes"),
     ("compile", "kernels_compiled"),
 )
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -105,6 +105,25 @@ def kernel_list(jit) -> list[dict[str, Any]]:
         est = estimate_uop(call)
         out.append({"name": name, "ops": int(est.ops), "bytes": int(est.mem)})
     return out
+
+
+def jit_buffers(*jits) -> dict[str, int]:
+    """Distinct device buffers the captured steps use (weights, optimizer state, data, planned intermediates;
+    not the per-call inputs): how many and their bytes. Unlike `mem_used`, this does not depend on what else
+    the process holds."""
+    from tinygrad.engine.realize import get_call_arg_uops
+    from tinygrad.uop.ops import Ops
+
+    seen: dict[int, int] = {}
+    for jit in jits:
+        for call in _calls(jit.captured.linear):
+            for u in get_call_arg_uops(call):
+                while u.op is not Ops.BUFFER and u.src:
+                    u = u.src[0]
+                if u.op is Ops.BUFFER:
+                    buf = getattr(u.buffer, "base", u.buffer)
+                    seen[id(buf)] = buf.nbytes
+    return {"jit_buffers": len(seen), "jit_buffers_bytes": sum(seen.values())}
 
 
 def _totals(kernels: list[dict[str, Any]]) -> dict[str, int]:
@@ -237,7 +256,11 @@ def measure(
             peak = max(peak, mem_used())
         n_compiled = compiled.count()
     profile = _profile(spec, trainer, train_samples, eval_samples, len(batches))
-    profile["memory"] = {"peak_bytes": peak - mem_before, "note": "GlobalCounters.mem_used, sampled after every call"}
+    profile["memory"] = {
+        **jit_buffers(trainer.train_step, trainer.correct),
+        "peak_bytes": peak - mem_before,
+        "note": "peak_bytes: GlobalCounters.mem_used after every call, less its value before; for information",
+    }
     profile["compile"] = {"kernels_compiled": n_compiled, "warmup_s": warmup_s, "eval_warmup_s": eval_warmup_s}
     profile["derived"] = derived(profile, float(np.median(step_times)))
     _check_identical(profile, spec.model, strict)
@@ -278,6 +301,7 @@ def trainer_profile(trainer: Trainer, step_time_s: float | None = None) -> dict[
     list, the device memory in use now, and GFLOP/s and GB/s at `step_time_s`. Shaped to embed as a run
     record's `cost` object; the transfers around a step (indices in, loss out) are not in these totals."""
     kernels = kernel_list(trainer.train_step)
+    jits = [j for j in (trainer.train_step, trainer.correct) if j.captured is not None]
     train = _totals(kernels)
     train["intensity"] = intensity(train["flops"], train["bytes"])
     n_batches = len(trainer.test_batches)
@@ -291,7 +315,7 @@ def trainer_profile(trainer: Trainer, step_time_s: float | None = None) -> dict[
         "train_step": train,
         "eval_pass": ev,
         "kernels": kernels,
-        "memory": {"in_use_bytes": mem_used()},
+        "memory": {**jit_buffers(*jits), "in_use_bytes": mem_used()},
     }
     doc["derived"] = derived(doc, step_time_s)
     return doc
@@ -369,10 +393,63 @@ def run(
 
     t0 = time.perf_counter()
     name = devices.resolve(device).name
-    profiles = [
-        measure(RunSpec.defaults(m), data, name, steps=steps, eval_steps=eval_steps) for m in models
-    ]
+    profiles = [measure(default_spec(m), data, name, steps=steps, eval_steps=eval_steps) for m in models]
     return document(profiles, name, wall_s=time.perf_counter() - t0)
+
+
+def default_spec(model: str) -> RunSpec:
+    """The spec a model's cost is measured and keyed for: the model's default run."""
+    return RunSpec.defaults(model)
+
+
+def models_for(choice: str) -> list[str]:
+    if choice == "all":
+        return list(MODELS)
+    if choice not in MODELS:
+        raise HarnessError(f"unknown model {choice!r}; choose one of: {', '.join(MODELS)}, all")
+    return [choice]
+
+
+def gate(
+    choice: str,
+    data_dir: str | None = None,
+    device: str | None = None,
+    *,
+    baseline: Path | None = None,
+    root: Path = DEFAULT_ROOT,
+    tolerance_pct: float = 0.0,
+    save_baseline: bool = False,
+    data: Mnist | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None, list[Path]]:
+    """`mnist-bench cost`: (cost document, comparison or None, baseline files written).
+
+    The baselines are found before anything is measured, so a missing one fails in a second. With
+    `save_baseline` a missing baseline is no error: the measurement becomes the baseline."""
+    from harness import data as mnist_data
+    from harness import devices
+
+    if tolerance_pct < 0:
+        raise HarnessError(f"--tolerance must be >= 0 (a percentage), got {tolerance_pct}")
+    models = models_for(choice)
+    name = devices.resolve(device).name
+    key = key_of(key_fields(name))
+    wanted = [{"model": m, "spec_digest": spec_digest(default_spec(m))} for m in models]
+    if baseline is not None:
+        bases = [load_profile(Path(baseline), m) for m in models]
+    else:
+        probe = {"key": key}
+        found = [baseline_path(root, key, w).exists() for w in wanted]
+        if not save_baseline:
+            bases = [find(probe, w, root) for w in wanted]  # raises, naming the key and the keys that exist
+        else:
+            bases = [find(probe, w, root) if ok else None for w, ok in zip(wanted, found, strict=True)]
+    doc = run(models, data or mnist_data.load(data_dir), name)
+    pairs = [(p, b) for p, b in zip(doc["profiles"], bases, strict=True) if b is not None]
+    comparison = None
+    if pairs:
+        comparison = compare({**doc, "profiles": [p for p, _ in pairs]}, [b for _, b in pairs], tolerance_pct)
+    paths = save(doc, root) if save_baseline else []
+    return doc, comparison, paths
 
 
 # --- baselines ------------------------------------------------------------------------------------
@@ -465,8 +542,12 @@ def compare(current: dict[str, Any], baselines: list[dict[str, Any]], tolerance_
     """The cost comparison document: `current` (a cost document) against one baseline profile per profile."""
     if tolerance_pct < 0:
         raise HarnessError(f"--tolerance must be >= 0 (a percentage), got {tolerance_pct}")
-    models, rows, problems, changes = [], [], [], []
+    models, rows, problems, changes, warnings = [], [], [], [], []
     for cur, base in zip(current["profiles"], baselines, strict=True):
+        if base.get("_key", current["key"]) != current["key"]:
+            warnings.append(f"{cur['model']}: baseline key {base['_key']} is not the current key {current['key']}")
+        if base["spec_digest"] != cur["spec_digest"]:
+            warnings.append(f"{cur['model']}: the baseline was measured for another spec ({base['spec_digest'][:12]})")
         model_rows = compare_profiles(base, cur, tolerance_pct)
         diff = kernel_diff(base["kernels"], cur["kernels"])
         rows += model_rows
@@ -485,6 +566,7 @@ def compare(current: dict[str, Any], baselines: list[dict[str, Any]], tolerance_
         "models": models,
         "rows": rows,
         "changes": changes,
+        "warnings": warnings,
         "problems": problems,
         "verdict": "regression" if problems else "pass",
     }
@@ -527,6 +609,7 @@ def render(doc: dict[str, Any], fmt: str) -> str:
     diffs = [(m["model"], line) for m in doc["models"] for line in _diff_lines(m["kernel_diff"])]
     if fmt == "markdown":
         lines = [f"### mnist-bench cost `{doc['key']}` (tolerance {doc['tolerance_pct']:g}%): **{verdict}**", ""]
+        lines += [f"> :warning: {w}" for w in doc["warnings"]] + ([""] if doc["warnings"] else [])
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(rows_) + " |" for rows_ in rows]
         lines += [""] + [f"- {model}: {line}" for model, line in diffs]
@@ -534,6 +617,7 @@ def render(doc: dict[str, Any], fmt: str) -> str:
         return "\n".join(lines).rstrip("\n")
     widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(len(header))]
     lines = [f"cost key: {doc['key']}  tolerance: {doc['tolerance_pct']:g}%"]
+    lines += [f"WARNING: {w}" for w in doc["warnings"]]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
     lines += [f"{model}: {line}" for model, line in diffs]
     lines += [f"FAIL {p}" for p in doc["problems"]]
@@ -544,9 +628,12 @@ def render(doc: dict[str, Any], fmt: str) -> str:
 def profile_summary(profile: dict[str, Any]) -> str:
     """One line per phase for the terminal, e.g. after `--save`."""
     t, e, d = profile["train_step"], profile["eval_pass"], profile.get("derived")
-    speed = f"; {d['gflop_per_s']:.1f} GFLOP/s, {d['gb_per_s']:.2f} GB/s at {d['step_time_s'] * 1e3:.0f} ms" if d else ""
+    speed = (
+        f"; {d['gflop_per_s']:.1f} GFLOP/s, {d['gb_per_s']:.2f} GB/s at {d['step_time_s'] * 1e3:.0f} ms" if d else ""
+    )
+    peak = _num(profile["memory"]["peak_bytes"])
     return (
         f"{profile['model']}: step {t['kernels']} kernels, {_num(t['flops'])} FLOP, {_num(t['bytes'])} B{speed}; "
-        f"eval pass {e['kernels']} kernels, {_num(e['flops'])} FLOP; peak mem {_num(profile['memory']['peak_bytes'])} B; "
+        f"eval pass {e['kernels']} kernels, {_num(e['flops'])} FLOP; peak mem {peak} B; "
         f"{profile['compile']['kernels_compiled']} kernels compiled"
     )

@@ -10,7 +10,7 @@ from typing import Any
 from harness.errors import HarnessError
 
 SCHEMA_VERSION = 1  # of every JSON file the harness writes; separate from the package version
-KINDS = ("run", "suite", "summary", "baseline", "comparison")
+KINDS = ("run", "suite", "summary", "baseline", "comparison", "cost", "cost_comparison")
 
 
 def schema_dir() -> Path:
