@@ -20,13 +20,15 @@ def tiny_spec(seed: int = 0) -> RunSpec:
 
 
 class ExtraWork:
-    """A test-only model: the real one plus an op that cannot fuse (a copy, then a scale), forward and backward."""
+    """A test-only model: the real one plus work that cannot fuse into it (a materialised copy of the input and a
+    reduction over it, added to the logits). A bare `.contiguous()` on the logits is no good example: it stops
+    tinygrad recomputing the forward pass inside the backward kernels, so the train step does less work."""
 
     def __init__(self, inner):
         self.inner = inner
 
     def __call__(self, x):
-        return (self.inner(x).contiguous() * 2.0).contiguous() * 0.5
+        return self.inner(x) + (x.flatten(1) * 1.5).contiguous().sum(1, keepdim=True) * 1e-30
 
 
 @pytest.fixture(scope="module")
@@ -139,15 +141,15 @@ def test_comparison_rules_and_tolerance():
 
 GOLDEN_TEXT = """\
 cost key: KEY  tolerance: 0%
-model  metric                   baseline  current  delta       verdict
-mlp    train_step.kernels       3         4        +1 (+33.3%) REGRESSION
-mlp    train_step.flops         1,000     1,010    +10 (+1%)   REGRESSION
-mlp    train_step.bytes         400       400      0           SAME
-mlp    eval_pass.kernels        2         2        0           SAME
-mlp    eval_pass.flops          1,000     1,010    +10 (+1%)   REGRESSION
-mlp    eval_pass.bytes          400       400      0           SAME
-mlp    memory.jit_buffers_bytes 4,096     4,096    0           SAME
-mlp    compile.kernels_compiled 7         7        0           SAME
+model  metric                    baseline  current  delta        verdict
+mlp    train_step.kernels        3         4        +1 (+33.3%)  REGRESSION
+mlp    train_step.flops          1,000     1,010    +10 (+1%)    REGRESSION
+mlp    train_step.bytes          400       400      0            SAME
+mlp    eval_pass.kernels         2         2        0            SAME
+mlp    eval_pass.flops           1,000     1,010    +10 (+1%)    REGRESSION
+mlp    eval_pass.bytes           400       400      0            SAME
+mlp    memory.jit_buffers_bytes  4,096     4,096    0            SAME
+mlp    compile.kernels_compiled  7         7        0            SAME
 mlp: kernel added: E_1
 FAIL mlp train_step.kernels: 3 -> 4, +1 (+33.3%) > tolerance 0%
 FAIL mlp train_step.flops: 1,000 -> 1,010, +10 (+1%) > tolerance 0%
