@@ -217,3 +217,19 @@ def test_cli_bad_input_is_one_line(tiny_cli, tmp_path):
     assert bad.exit_code == 2 and "--tolerance must be >= 0" in bad.output
     missing = tiny_cli.invoke(cli, ["cost", "mlp", "--baseline", str(tmp_path / "nope.json")])
     assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_trainer_profile_after_training_matches_the_jit_totals(profiles, tiny_data):
+    from harness.train import Trainer, batch_order
+
+    spec = tiny_spec()
+    trainer = Trainer(spec, tiny_data, "CPU")
+    for indices in batch_order(spec.seed, len(tiny_data.y_train), spec.batch_size, 3):
+        trainer.step(indices)
+    trainer.accuracy(), trainer.accuracy()  # one eval batch here: the JIT captures on the second call
+    doc = cost.trainer_profile(trainer, step_time_s=0.01)
+    measured = profiles[0]
+    assert {k: doc["train_step"][k] for k in ("kernels", "flops", "bytes")} == measured["train_step"]["jit"]
+    assert doc["eval_pass"]["flops"] == measured["eval_pass"]["jit"]["flops"] * measured["eval_pass"]["batches"]
+    assert doc["memory"]["jit_buffers_bytes"] == measured["memory"]["jit_buffers_bytes"]
+    assert doc["kernels"] == measured["kernels"] and doc["derived"]["gflop_per_s"] > 0
