@@ -595,5 +595,55 @@ def report(paths: tuple[Path, ...], out: Path, plots_dir: Path | None, title: st
     click.echo(f"report: {path}")
 
 
+# --- cost gate ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("model", type=click.Choice(["mlp", "cnn", "all"]), default="all")
+@click.option("--device", help="tinygrad device (default: tinygrad's).")
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Cost baseline file [default: results/baselines/cost/<key>/<model>-<spec>.json].",
+)
+@click.option("--save", "save_baseline", is_flag=True, help="Write (or refresh) the baseline for this key.")
+@click.option("--tolerance", type=float, default=0.0, show_default=True, help="Allowed increase in %.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the output here.")
+@click.option("--profile-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the measured cost JSON.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/baselines/cost"),
+    show_default=True,
+    help="Cost baselines folder.",
+)
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
+def cost(model, device, baseline_path, save_baseline, tolerance, fmt, out, profile_out, root, data_dir) -> None:
+    """Gate on tinygrad's deterministic cost counts (kernels, FLOPs, bytes) of a few steps of MODEL.
+
+    Exit 0 pass, 1 a count rose above --tolerance, 2 bad input or no baseline for this key.
+    """
+    from harness import cost as cst
+    from harness import results
+
+    doc, comparison, saved = cst.gate(
+        model, data_dir, device, baseline=baseline_path, root=root, tolerance_pct=tolerance, save_baseline=save_baseline
+    )
+    if profile_out:
+        results.write_validated(profile_out, doc, "cost")
+    for profile in doc["profiles"]:
+        _echo_err(cst.profile_summary(profile))
+    text = cst.render(comparison, fmt) if comparison else f"cost key: {doc['key']} (nothing to compare)"
+    if out:
+        results.write_text_atomic(out, text + "\n")
+    click.echo(text)
+    for path in saved:
+        _echo_err(f"saved cost baseline {path}")
+    regression = comparison is not None and comparison["verdict"] == "regression" and not save_baseline
+    sys.exit(int(ExitCode.TARGET_MISSED if regression else ExitCode.OK))
+
+
 def main() -> None:
     cli(prog_name="mnist-bench")

@@ -12,9 +12,10 @@ from harness.errors import HarnessError
 # Of every JSON file the harness writes (and of suite files); separate from the package version.
 # Format history (each step has a migration in results.MIGRATIONS):
 #   1: first format.
-#   2: a comparison's `baseline` may be null (compared with no baseline); other kinds unchanged.
+#   2: a comparison's `baseline` may be null (compared with no baseline); other kinds unchanged; new kinds
+#      `cost` and `cost_comparison` (deterministic tinygrad cost counters) start at this version.
 SCHEMA_VERSION = 2
-KINDS = ("run", "suite", "summary", "baseline", "comparison")
+KINDS = ("run", "suite", "summary", "baseline", "comparison", "cost", "cost_comparison")
 
 
 def schema_dir() -> Path:
