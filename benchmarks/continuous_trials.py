@@ -1,41 +1,60 @@
 """False-alarm rate and power of `mnist-bench continuous`, measured with repeated trials on this machine.
 
-Each trial is one `mnist-bench continuous REV REV` (the same commit on both sides) with the base side's
-process pinned to core 1 and the head side's to core 0. With `--nice N`, a busy loop runs on core 0 at
-niceness N for the whole trial, so the head side gets only its scheduler share of that core: a real
-slowdown of every head step, made by the OS, not by our code. By the kernel's CFS weights (nice 0:
-1024, nice 7: 215, nice 10: 110) the head keeps about 83% of the core at nice 7 (about +21% step time)
-and about 90% at nice 10 (about +11%). The default workload and rule are the ones under test.
+Each trial is one `mnist-bench continuous REV REV` (the same commit on both sides, default workload and
+rule). Every process of the trial runs on CPU 1; while the trials run, a sweeper moves every other
+thread on the machine to CPU 0, so other work (on a shared machine) competes for the memory system but
+not for the core. With `--quota Q`, the head side's process runs in a cgroup (v1 `cpu` controller)
+that may use only Q of the core (CFS bandwidth, 10 ms period): a real slowdown of every head step,
+made by the kernel's scheduler, not by our code. Q = 0.833 makes each step about 20% slower, Q = 0.909
+about 10%. Needs root and a writable /sys/fs/cgroup/cpu.
 
     python benchmarks/continuous_trials.py --trials 20 --out results/continuous-trials/aa
-    python benchmarks/continuous_trials.py --trials 10 --nice 7 --out results/continuous-trials/nice7
+    python benchmarks/continuous_trials.py --trials 10 --quota 0.833 --out results/continuous-trials/slow20
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
-SPINNER = "while True: pass"
+TRIAL_CPU, OTHER_CPU = 1, 0
+CGROUP = Path("/sys/fs/cgroup/cpu/mnist-bench-head")
+PERIOD_US = 10_000
 
 
-def trial(rev: str, out: Path, nice: int | None) -> dict:
-    spinner = None
-    if nice is not None:
-        cmd = ["taskset", "-c", "0", "nice", "-n", str(nice), sys.executable, "-c", SPINNER]
-        spinner = subprocess.Popen(cmd)
-    try:
-        cmd = [sys.executable, "-m", "harness", "continuous", rev, rev, "--format", "json", "-o", str(out)]
-        cmd += ["--base-prefix", "taskset -c 1", "--head-prefix", "taskset -c 0"]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    finally:
-        if spinner:
-            spinner.kill()
-            spinner.wait()
+def sweep_others(stop: threading.Event) -> None:
+    """Move every thread not already confined to the trial CPU onto the other CPU, once a second."""
+    both = {OTHER_CPU, TRIAL_CPU}
+    while not stop.wait(1.0):
+        for task in Path("/proc").glob("[0-9]*/task/[0-9]*"):
+            try:
+                tid = int(task.name)
+                if os.sched_getaffinity(tid) == both:
+                    os.sched_setaffinity(tid, {OTHER_CPU})
+            except (OSError, ValueError):
+                pass  # gone, or a kernel thread that cannot move
+
+
+def head_prefix(quota: float | None) -> str:
+    if quota is None:
+        return ""
+    CGROUP.mkdir(exist_ok=True)
+    (CGROUP / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+    (CGROUP / "cpu.cfs_quota_us").write_text(str(round(quota * PERIOD_US)))
+    return shlex.join(["sh", "-c", f'echo $$ > {CGROUP}/cgroup.procs && exec "$@"', "sh"])
+
+
+def trial(rev: str, out: Path, quota: float | None) -> dict:
+    cmd = [sys.executable, "-m", "harness", "continuous", rev, rev, "--format", "json", "-o", str(out)]
+    cmd += ["--head-prefix", head_prefix(quota)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode not in (0, 1):
         raise SystemExit(f"trial failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
     return json.loads(out.read_text())
@@ -53,21 +72,25 @@ def row(i: int, doc: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--nice", type=int, help="busy loop on the head's core at this niceness (default: none)")
+    parser.add_argument("--quota", type=float, help="share of the core the head side may use (default: all)")
     parser.add_argument("--rev", default="HEAD", help="the commit on both sides")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     rev = subprocess.run(["git", "rev-parse", args.rev], capture_output=True, text=True, check=True).stdout.strip()
     args.out.mkdir(parents=True, exist_ok=True)
+    os.sched_setaffinity(0, {TRIAL_CPU})  # inherited by every process of the trial
+    stop = threading.Event()
+    threading.Thread(target=sweep_others, args=(stop,), daemon=True).start()
     lines = ["| trial | verdict | mlp | cnn | wall |", "|---|---|---|---|---|"]
     flagged = 0
     started = time.time()
     for i in range(1, args.trials + 1):
-        doc = trial(rev, args.out / f"trial-{i:02d}.json", args.nice)
+        doc = trial(rev, args.out / f"trial-{i:02d}.json", args.quota)
         flagged += doc["verdict"] == "regression"
         lines.append(row(i, doc))
         print(lines[-1], flush=True)
-    arrangement = "A/A, no load" if args.nice is None else f"head core shared with a busy loop at nice {args.nice}"
+    stop.set()
+    arrangement = "A/A" if args.quota is None else f"head limited to {args.quota:g} of the core"
     lines += [
         "",
         f"{flagged} of {args.trials} trials flagged a regression ({arrangement}; commit {rev[:12]}; "
