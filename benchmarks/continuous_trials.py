@@ -51,8 +51,9 @@ def head_prefix(quota: float | None) -> str:
     return shlex.join(["sh", "-c", f'echo $$ > {CGROUP}/cgroup.procs && exec "$@"', "sh"])
 
 
-def trial(rev: str, out: Path, quota: float | None) -> dict:
-    cmd = [sys.executable, "-m", "harness", "continuous", rev, rev, "--format", "json", "-o", str(out)]
+def trial(repo: Path, rev: str, out: Path, quota: float | None) -> dict:
+    cmd = [sys.executable, "-m", "harness", "continuous", rev, rev, "--repo", str(repo), "--format", "json"]
+    cmd += ["-o", str(out)]
     cmd += ["--head-prefix", head_prefix(quota)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode not in (0, 1):
@@ -74,9 +75,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--quota", type=float, help="share of the core the head side may use (default: all)")
     parser.add_argument("--rev", default="HEAD", help="the commit on both sides")
+    parser.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: here)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    rev = subprocess.run(["git", "rev-parse", args.rev], capture_output=True, text=True, check=True).stdout.strip()
+    git = ["git", "-C", str(args.repo), "rev-parse", args.rev]
+    rev = subprocess.run(git, capture_output=True, text=True, check=True).stdout.strip()
     args.out.mkdir(parents=True, exist_ok=True)
     os.sched_setaffinity(0, {TRIAL_CPU})  # inherited by every process of the trial
     stop = threading.Event()
@@ -85,7 +88,7 @@ def main() -> None:
     flagged = 0
     started = time.time()
     for i in range(1, args.trials + 1):
-        doc = trial(rev, args.out / f"trial-{i:02d}.json", args.quota)
+        doc = trial(args.repo, rev, args.out / f"trial-{i:02d}.json", args.quota)
         flagged += doc["verdict"] == "regression"
         lines.append(row(i, doc))
         print(lines[-1], flush=True)
