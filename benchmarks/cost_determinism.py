@@ -39,9 +39,9 @@ EXTRA = ("kernel_list", "peak_bytes")
 
 
 def worker(model: str, seeds: list[int]) -> None:
-    from harness import cost
+    from harness import cost, counters
     from harness import data as mnist_data
-    from harness.train import RunSpec
+    from harness.spec import RunSpec
 
     data = mnist_data.load()
     for seed in seeds:
@@ -50,7 +50,7 @@ def worker(model: str, seeds: list[int]) -> None:
         row = {
             "model": model,
             "seed": seed,
-            "threads": cost.cpu_threads(),
+            "threads": counters.cpu_threads(),
             "train_kernels": p["train_step"]["kernels"],
             "train_flops": p["train_step"]["flops"],
             "train_bytes": p["train_step"]["bytes"],

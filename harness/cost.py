@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import __version__, optim, results, schema
+from harness import __version__, counters, optim, results, schema
 from harness.data import Mnist
 from harness.errors import ExitCode, HarnessError
 from harness.spec import RunSpec
@@ -46,98 +46,6 @@ GATED = (
     ("memory", "jit_buffers_bytes"),
     ("compile", "kernels_compiled"),
 )
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-# --- reading tinygrad -----------------------------------------------------------------------------
-
-
-def counters() -> tuple[int, int, int]:
-    """(kernels, ops, bytes) that GlobalCounters accumulated since its last reset."""
-    from tinygrad.helpers import GlobalCounters
-
-    return int(GlobalCounters.kernel_count), int(GlobalCounters.global_ops), int(GlobalCounters.global_mem)
-
-
-def reset_counters() -> None:
-    from tinygrad.helpers import GlobalCounters
-
-    GlobalCounters.reset()
-
-
-def mem_used() -> int:
-    from tinygrad.helpers import GlobalCounters
-
-    return int(GlobalCounters.mem_used)
-
-
-def cpu_threads() -> int:
-    """NUM_CPU_THREADS as tinygrad resolved it (env var, else the CPUs this process may use)."""
-    from tinygrad.helpers import NUM_CPU_THREADS
-
-    return int(NUM_CPU_THREADS.value)
-
-
-def _calls(linear) -> list:
-    """The CALLs of a captured linear, with graph batches opened up."""
-    from tinygrad.uop.ops import Ops
-
-    out = []
-    for call in linear.src:
-        ast = call.src[0]
-        if ast.op is Ops.CUSTOM_FUNCTION and ast.arg == "graph":
-            out += _calls(ast.src[0])
-        else:
-            out.append(call)
-    return out
-
-
-def kernel_list(jit) -> list[dict[str, Any]]:
-    """Name (ANSI colours stripped), ops and bytes of every kernel in a TinyJit's captured step, in order."""
-    from tinygrad.engine.realize import estimate_uop
-    from tinygrad.uop.ops import Ops
-
-    if jit.captured is None:
-        raise HarnessError("the step has not been captured by the JIT yet (it needs two calls)", ExitCode.ENVIRONMENT)
-    out = []
-    for call in _calls(jit.captured.linear):
-        ast = call.src[0]
-        name = ANSI.sub("", ast.arg.name) if ast.op is Ops.PROGRAM else str(ast.op).split(".")[-1].lower()
-        est = estimate_uop(call)
-        out.append({"name": name, "ops": int(est.ops), "bytes": int(est.mem)})
-    return out
-
-
-def jit_buffers(*jits) -> dict[str, int]:
-    """Distinct device buffers the captured steps use (weights, optimizer state, data, planned intermediates;
-    not the per-call inputs): how many and their bytes. Unlike `mem_used`, this does not depend on what else
-    the process holds."""
-    from tinygrad.engine.realize import get_call_arg_uops
-    from tinygrad.uop.ops import Ops
-
-    seen: dict[int, int] = {}
-    for jit in jits:
-        for call in _calls(jit.captured.linear):
-            for u in get_call_arg_uops(call):
-                while u.op is not Ops.BUFFER and u.src:
-                    u = u.src[0]
-                if u.op is Ops.BUFFER:
-                    buf = getattr(u.buffer, "base", u.buffer)
-                    seen[id(buf)] = buf.nbytes
-    return {"jit_buffers": len(seen), "jit_buffers_bytes": sum(seen.values())}
-
-
-def _totals(kernels: list[dict[str, Any]]) -> dict[str, int]:
-    return {
-        "kernels": len(kernels),
-        "flops": sum(k["ops"] for k in kernels),
-        "bytes": sum(k["bytes"] for k in kernels),
-    }
-
-
-def intensity(flops: int, nbytes: int) -> float | None:
-    """Arithmetic intensity in FLOP per byte moved."""
-    return flops / nbytes if nbytes else None
 
 
 def _phase(samples: list[tuple[int, int, int]], scale: int = 1) -> dict[str, Any]:
@@ -147,21 +55,9 @@ def _phase(samples: list[tuple[int, int, int]], scale: int = 1) -> dict[str, Any
         "kernels": kernels,
         "flops": flops,
         "bytes": nbytes,
-        "intensity": intensity(flops, nbytes),
+        "intensity": counters.intensity(flops, nbytes),
         "samples": [list(s) for s in samples],
         "identical": len(set(samples)) == 1,
-    }
-
-
-def derived(profile: dict[str, Any], step_time_s: float | None) -> dict[str, Any] | None:
-    """Achieved GFLOP/s and GB/s of the train step at this (median) step time; None without a time."""
-    if not step_time_s or step_time_s <= 0:
-        return None
-    step = profile["train_step"]
-    return {
-        "step_time_s": step_time_s,
-        "gflop_per_s": step["flops"] / step_time_s / 1e9,
-        "gb_per_s": step["bytes"] / step_time_s / 1e9,
     }
 
 
@@ -223,25 +119,25 @@ def measure(
     if steps < 1 or eval_steps < 1:
         raise HarnessError(f"cost needs at least 1 measured step and eval batch, got {steps} and {eval_steps}")
     gc.collect()
-    mem_before = mem_used()
+    mem_before = counters.mem_used()
     with _CompileCount() as compiled:
         trainer = Trainer(spec, data, device)
         order = batch_order(spec.seed, len(data.y_train), spec.batch_size, WARMUP_STEPS + steps)
-        peak = mem_used()
+        peak = counters.mem_used()
         t0 = time.perf_counter()
         for step in range(1, WARMUP_STEPS + 1):
             trainer.step(order[step - 1], _lr(spec, step))
-            peak = max(peak, mem_used())
+            peak = max(peak, counters.mem_used())
         warmup_s = time.perf_counter() - t0
         train_samples, step_times = [], []
         for step in range(WARMUP_STEPS + 1, WARMUP_STEPS + steps + 1):
             lr = _lr(spec, step)
-            reset_counters()
+            counters.reset()
             t0 = time.perf_counter()
             trainer.step(order[step - 1], lr)
             step_times.append(time.perf_counter() - t0)
-            train_samples.append(counters())
-            peak = max(peak, mem_used())
+            train_samples.append(counters.read())
+            peak = max(peak, counters.mem_used())
         batches = trainer.test_batches
         t0 = time.perf_counter()
         for i in range(WARMUP_STEPS):
@@ -251,31 +147,31 @@ def measure(
         eval_samples = []
         for i in range(eval_steps):
             x, y = batches[(WARMUP_STEPS + i) % len(batches)]
-            reset_counters()
+            counters.reset()
             trainer.correct(x, y).item()
-            eval_samples.append(counters())
-            peak = max(peak, mem_used())
+            eval_samples.append(counters.read())
+            peak = max(peak, counters.mem_used())
         n_compiled = compiled.count()
     profile = _profile(spec, trainer, train_samples, eval_samples, len(batches))
     profile["memory"] = {
-        **jit_buffers(trainer.train_step, trainer.correct),
+        **counters.jit_buffers(trainer.train_step, trainer.correct),
         "peak_bytes": peak - mem_before,
         "note": "peak_bytes: GlobalCounters.mem_used after every call, less its value before; for information",
     }
     profile["compile"] = {"kernels_compiled": n_compiled, "warmup_s": warmup_s, "eval_warmup_s": eval_warmup_s}
-    profile["derived"] = derived(profile, float(np.median(step_times)))
+    profile["derived"] = counters.derived(profile, float(np.median(step_times)))
     _check_identical(profile, spec.model, strict)
     return profile
 
 
 def _profile(spec, trainer, train_samples, eval_samples, n_batches) -> dict[str, Any]:
-    kernels = kernel_list(trainer.train_step)
-    eval_kernels = kernel_list(trainer.correct)
+    kernels = counters.kernel_list(trainer.train_step)
+    eval_kernels = counters.kernel_list(trainer.correct)
     train = _phase(train_samples)
-    train["jit"] = _totals(kernels)
+    train["jit"] = counters.totals(kernels)
     ev = _phase(eval_samples, n_batches)
     ev["batches"] = n_batches
-    ev["jit"] = _totals(eval_kernels)
+    ev["jit"] = counters.totals(eval_kernels)
     return {
         "model": spec.model,
         "spec_digest": spec_digest(spec),
@@ -297,29 +193,8 @@ def _check_identical(profile: dict[str, Any], model: str, strict: bool) -> None:
 
 
 def trainer_profile(trainer: Trainer, step_time_s: float | None = None) -> dict[str, Any]:
-    """The cost of a trainer's captured steps after a training run, without running anything: the static
-    estimates of the captured train step and of one eval pass (the `jit` totals of `measure`), the kernel
-    list, the device memory in use now, and GFLOP/s and GB/s at `step_time_s`. Shaped to embed as a run
-    record's `cost` object; the transfers around a step (indices in, loss out) are not in these totals."""
-    kernels = kernel_list(trainer.train_step)
-    jits = [j for j in (trainer.train_step, trainer.correct) if j.captured is not None]
-    train = _totals(kernels)
-    train["intensity"] = intensity(train["flops"], train["bytes"])
-    n_batches = len(trainer.test_batches)
-    per_batch = _totals(kernel_list(trainer.correct)) if trainer.correct.captured is not None else None
-    ev = {k: v * n_batches for k, v in per_batch.items()} if per_batch else None
-    if ev:
-        ev["intensity"], ev["batches"] = intensity(ev["flops"], ev["bytes"]), n_batches
-    doc = {
-        "model": trainer.spec.model,
-        "spec_digest": spec_digest(trainer.spec),
-        "train_step": train,
-        "eval_pass": ev,
-        "kernels": kernels,
-        "memory": {**jit_buffers(*jits), "in_use_bytes": mem_used()},
-    }
-    doc["derived"] = derived(doc, step_time_s)
-    return doc
+    """`counters.trainer_profile` with the digest of the trainer's spec, as `measure` keys its profiles."""
+    return {**counters.trainer_profile(trainer, step_time_s), "spec_digest": spec_digest(trainer.spec)}
 
 
 # --- the document and its key ---------------------------------------------------------------------
@@ -335,7 +210,7 @@ def key_fields(device: str) -> dict[str, Any]:
     return {
         "device_type": info.name.split(":")[0],
         "renderer": info.renderer,
-        "cpu_threads": cpu_threads() if info.name.split(":")[0] == "CPU" else None,
+        "cpu_threads": counters.cpu_threads() if info.name.split(":")[0] == "CPU" else None,
         "tinygrad": env.collect_packages()["tinygrad"] or "unknown",
         "harness": __version__,
         "tinygrad_settings": settings,

@@ -8,9 +8,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from harness import cost, env, schema
+from harness import cost, counters, env, schema
 from harness.cli import cli
-from harness.train import RunSpec
+from harness.spec import RunSpec
 
 TINY = {"model": "mlp", "lr": 0.01, "batch_size": 16, "steps": 10, "model_config": {"hidden": [16]}}
 
@@ -73,10 +73,10 @@ def test_the_seed_is_not_in_the_spec_digest():
 
 def test_derived_speed(profiles):
     p = profiles[0]
-    d = cost.derived(p, 0.5)
+    d = counters.derived(p, 0.5)
     assert d["gflop_per_s"] == pytest.approx(p["train_step"]["flops"] / 0.5 / 1e9)
     assert d["gb_per_s"] == pytest.approx(p["train_step"]["bytes"] / 0.5 / 1e9)
-    assert cost.derived(p, None) is None and p["derived"]["step_time_s"] > 0
+    assert counters.derived(p, None) is None and p["derived"]["step_time_s"] > 0
 
 
 def test_document_validates_and_saves_by_key(profiles, tmp_path):
