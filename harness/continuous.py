@@ -29,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
-from harness import compare, data, env, results, schema, stats
+from harness import compare, data, env, results, schema, stats, summary
 from harness.errors import ExitCode, HarnessError
 
 SUITE = "continuous"
@@ -278,11 +278,7 @@ def verdict_document(
         r, p, u = compare.judge(model, {METRIC: base}, {METRIC: head}, rules)
         rows, problems, untested = rows + r, problems + p, untested + u
     machines = [_machine(side, ready) for side, ready in zip(sides, readies, strict=True)]
-    env_diff = [
-        f"{key}: base {machines[0][key]} vs head {machines[1][key]}"
-        for key in ("device", "tinygrad")
-        if machines[0][key] != machines[1][key]
-    ]
+    env_diff = summary.env_differences([machines[0]], [machines[1]], ("base", "head"), ("device", "tinygrad"))
     doc = {
         "schema_version": schema.SCHEMA_VERSION,
         "kind": "comparison",
