@@ -14,7 +14,7 @@ from harness.errors import HarnessError
 #   1: first format.
 #   2: a comparison's `baseline` may be null (compared with no baseline); other kinds unchanged.
 SCHEMA_VERSION = 2
-KINDS = ("run", "suite", "summary", "baseline", "comparison")
+KINDS = ("run", "suite", "summary", "baseline", "comparison", "perf")  # perf: benchmarks/perf.py
 
 
 def schema_dir() -> Path:
