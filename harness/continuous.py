@@ -35,8 +35,8 @@ from harness.errors import ExitCode, HarnessError
 SUITE = "continuous"
 METRIC = "step_time_s"
 DEFAULT_RULES = ("step_time:+5%",)
-# The workload, fixed before the false-alarm and power trials (README, "Same-runner A/B timing"):
-# 6 rounds; per round and side a block of 10 MLP steps and 2 CNN steps after 3 warm-up steps per model.
+# The default workload: per round and side, a block of MLP and CNN steps after the warm-up steps. It stays
+# fixed because the README's false-alarm rate and detectable effect size hold for this workload only.
 DEFAULT_ROUNDS = 6
 DEFAULT_STEPS = {"mlp": 10, "cnn": 2}
 WORKTREE = "working tree"
