@@ -79,7 +79,7 @@ WORKDIR /home/bench
 # verify the baked-in data (SHA-256 of every file), then warm tinygrad's compile cache with a
 # short CNN run at the default batch size so the first `docker run` compiles less
 RUN mnist-bench data verify \
-    && mnist-bench cnn --steps 3 --out /tmp/warmup --no-assert-target \
+    && mnist-bench cnn --steps 3 --out-dir /tmp/warmup --no-assert-target \
     && rm -rf /tmp/warmup
 VOLUME ["/results"]
 ENTRYPOINT ["mnist-bench"]

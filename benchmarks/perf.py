@@ -3,7 +3,11 @@ compile time cold and warm, time to target from a cold process, and PyTorch as a
 
     python benchmarks/perf.py                       # everything, all usable devices
     python benchmarks/perf.py --models mlp --batch-sizes 128 --steps 20 --no-cold
-    python benchmarks/perf.py --json results/perf/cpu.json --markdown
+    python benchmarks/perf.py -o results/perf/cpu.json --markdown
+    python benchmarks/perf.py --rewrite results/perf/*.json   # bring stored files to the current schema
+
+The JSON is a `perf` document (schemas/perf.schema.json, validated on write), versioned with the
+harness's `schema_version` like every other file it writes.
 
 Numbers are medians over the timed steps after warm-up (p10-p90 shown); the device is synchronised
 before every clock read. Not part of the test suite: timings belong in benchmarks, not in tests.
@@ -22,9 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import data, devices, env, models, results, stats, train
+from harness import data, devices, env, models, results, schema, stats, train
 from harness.spec import DEFAULTS, RunSpec
 
+HARNESS = [sys.executable, "-m", "harness"]
+KIND = "perf"
+LEGACY_SCHEMA = "mnist-bench-perf/1"  # the tag files carried before they had a schema_version
 TRAIN_FLOPS_FACTOR = 3  # forward + backward (input and weight gradients) ~ 3x the forward pass
 
 
@@ -72,7 +79,7 @@ def cli_run(model: str, extra: list[str], env_vars: dict[str, str]) -> tuple[dic
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "harness", model, "--out", out, "--json", "--no-assert-target", *extra],
+            [*HARNESS, model, "--out-dir", out, "--format", "json", "--no-assert-target", *extra],
             capture_output=True,
             text=True,
             env={**os.environ, **env_vars},
@@ -112,7 +119,8 @@ def run(args: argparse.Namespace) -> dict:
     mnist = data.load()
     device_names = args.device or [d.name for d in devices.usable()]
     out = {
-        "schema": "mnist-bench-perf/1",
+        "schema_version": schema.SCHEMA_VERSION,
+        "kind": KIND,
         "created_at": results.utc_now(),
         "environment": env.fingerprint(),
         "settings": {"steps": args.steps, "batch_sizes": args.batch_sizes},
@@ -213,6 +221,28 @@ def markdown(out: dict) -> str:
     return "\n".join(lines)
 
 
+def save(path: Path, doc: dict) -> Path:
+    """Validate against schemas/perf.schema.json and write atomically (sorted keys, trailing newline)."""
+    return results.write_validated(path, doc, KIND)
+
+
+def upgrade(doc: dict, origin: str) -> dict:
+    """A stored perf document at the current schema_version: a file from before perf documents were
+    versioned (tagged `schema: mnist-bench-perf/1`) becomes version 2 (the same fields, kind `perf`);
+    anything else goes through the harness's migrations."""
+    if doc.get("schema") == LEGACY_SCHEMA and "schema_version" not in doc:
+        doc = {k: v for k, v in doc.items() if k != "schema"}
+        doc.update(schema_version=2, kind=KIND)
+    return results.upgrade(doc, origin)
+
+
+def rewrite(paths: list[Path]) -> None:
+    """Read stored perf files, bring them to the current schema and write them back through save()."""
+    for path in paths:
+        save(path, upgrade(results.read_json(path), str(path)))
+        print(f"{path}: ok", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=lambda s: s.split(","), default=["mlp", "cnn"])
@@ -224,12 +254,16 @@ def main() -> None:
     parser.add_argument("--torch-device", default="cpu", help="PyTorch device for the reference, e.g. cuda")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-process compile and target runs")
     parser.add_argument("--no-target", action="store_true", help="skip the cold-process runs to the target")
-    parser.add_argument("--json", type=Path, help="write the raw numbers here")
+    parser.add_argument("-o", "--output", "--json", dest="output", type=Path, help="write the perf JSON here")
     parser.add_argument("--markdown", action="store_true", help="print the README table")
+    parser.add_argument("--rewrite", nargs="+", type=Path, metavar="FILE", help="upgrade stored perf JSON files")
     args = parser.parse_args()
+    if args.rewrite:
+        rewrite(args.rewrite)
+        return
     out = run(args)
-    if args.json:
-        results.write_json_atomic(args.json, out)
+    if args.output:
+        save(args.output, out)
     print(markdown(out) if args.markdown else json.dumps(out, indent=2))
 
 

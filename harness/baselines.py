@@ -66,6 +66,29 @@ def save(
     return results.write_validated(path_for(root, key, name), doc, "baseline")
 
 
+def save_from(path: Path, *, root: Path = DEFAULT_ROOT, name: str | None = None, note: str | None = None) -> Path:
+    """`mnist-bench baseline save`: store a summary file, a baseline or a folder of run results."""
+    return save(load_summary_like(path), str(path), root=root, name=name, note=note)
+
+
+def listing(root: Path = DEFAULT_ROOT) -> list[dict[str, Any]]:
+    """One row per stored baseline (`problem` set, the rest None, where a file is invalid)."""
+    rows = []
+    for path, doc, problem in list_all(root):
+        rows.append(
+            {
+                "path": str(path),
+                "suite": doc["suite"] if doc else None,
+                "device_key": doc["device_key"] if doc else None,
+                "configs": len(doc["summary"]["configs"]) if doc else None,
+                "runs": doc["summary"]["n_runs"] if doc else None,
+                "saved_at": doc["saved_at"] if doc else None,
+                "problem": problem,
+            }
+        )
+    return rows
+
+
 def list_all(root: Path = DEFAULT_ROOT) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
     """(path, baseline or None, problem or None) for every JSON under root."""
     out = []

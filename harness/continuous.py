@@ -29,14 +29,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
-from harness import compare, data, env, results, schema, stats
+from harness import compare, data, env, results, schema, stats, summary
 from harness.errors import ExitCode, HarnessError
 
 SUITE = "continuous"
 METRIC = "step_time_s"
 DEFAULT_RULES = ("step_time:+5%",)
-# The workload, fixed before the false-alarm and power trials (README, "Same-runner A/B timing"):
-# 6 rounds; per round and side a block of 10 MLP steps and 2 CNN steps after 3 warm-up steps per model.
+# The default workload: per round and side, a block of MLP and CNN steps after the warm-up steps. It stays
+# fixed because the README's false-alarm rate and detectable effect size hold for this workload only.
 DEFAULT_ROUNDS = 6
 DEFAULT_STEPS = {"mlp": 10, "cnn": 2}
 WORKTREE = "working tree"
@@ -278,11 +278,7 @@ def verdict_document(
         r, p, u = compare.judge(model, {METRIC: base}, {METRIC: head}, rules)
         rows, problems, untested = rows + r, problems + p, untested + u
     machines = [_machine(side, ready) for side, ready in zip(sides, readies, strict=True)]
-    env_diff = [
-        f"{key}: base {machines[0][key]} vs head {machines[1][key]}"
-        for key in ("device", "tinygrad")
-        if machines[0][key] != machines[1][key]
-    ]
+    env_diff = summary.env_differences([machines[0]], [machines[1]], ("base", "head"), ("device", "tinygrad"))
     doc = {
         "schema_version": schema.SCHEMA_VERSION,
         "kind": "comparison",

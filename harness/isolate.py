@@ -1,9 +1,9 @@
 """One run in a fresh interpreter, so that every run of a suite starts from the same process state.
 
-Measured on an H100 (CUDA, tinygrad 0.14): five CNN runs one after another in one process took 9.2, 9.4,
-11.0, 11.5 and 14.7 ms per step, while three fresh processes took 11.8, 11.6 and 11.8 ms; on a GPU the step
-is launch-bound, so whatever tinygrad keeps from earlier runs shows up in later runs' timings. On the CPU a
-step is ~1.4 s and this does not show, and a fresh process has to rebuild its kernels from the disk cache.
+On a GPU a training step is short and launch-bound, so whatever tinygrad keeps from earlier runs in the
+same process (caches, allocations, JIT state) shows up in later runs' step times; a fresh process removes
+that drift. On the CPU a step is long enough that it does not show, while a fresh process has to reload
+its kernels from the disk cache, so there runs share a process unless asked (the README has the numbers).
 """
 
 from __future__ import annotations

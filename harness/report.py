@@ -29,6 +29,7 @@ from harness.analysis import (
 )
 from harness.errors import HarnessError
 from harness.spec import TARGETS
+from harness.summary import format_stat
 
 # --- inputs ---------------------------------------------------------------------------------------
 
@@ -84,12 +85,10 @@ def gather(paths: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]
 # --- numbers into words ---------------------------------------------------------------------------
 
 
-def fmt_stat(s: dict[str, Any] | None, digits: int = 2, scale: float = 1.0) -> str:
-    if s is None:
-        return "n/a"
-    if s["n"] == 1:
-        return f"{s['mean'] * scale:.{digits}f} (n=1)"
-    return f"{s['mean'] * scale:.{digits}f} ± {s['std'] * scale:.{digits}f}"
+def _stat(s: dict[str, Any] | None, metric: str = "accuracy") -> str:
+    """summary.format_stat as the report shows it: no unit (headers and prose carry it), the count
+    only for a single seed, `n/a` for nothing measured."""
+    return format_stat(s, metric, n=None, unit=False, missing="n/a")
 
 
 # --- the Markdown -----------------------------------------------------------------------------------
@@ -121,7 +120,7 @@ def config_table(configs: list[dict[str, Any]]) -> list[str]:
     for i, c in enumerate(configs, 1):
         m, cfg = c["metrics"], c["config"]
         ci = "n/a" if m["accuracy"] is None else f"[{m['accuracy']['ci95'][0]:.2f}, {m['accuracy']['ci95'][1]:.2f}]"
-        ttt = fmt_stat(m["time_to_target_s"], 1) if m["time_to_target_s"] else "not reached"
+        ttt = _stat(m["time_to_target_s"], "time_to_target_s") if m["time_to_target_s"] else "not reached"
         lines.append(
             _row(
                 [
@@ -133,12 +132,12 @@ def config_table(configs: list[dict[str, Any]]) -> list[str]:
                     str(cfg["batch_size"]),
                     str(cfg["steps"]),
                     str(len(c["seeds"])),
-                    fmt_stat(m["accuracy"]),
+                    _stat(m["accuracy"]),
                     ci,
                     f"{c['targets_met']}/{len(c['seeds'])}",
-                    fmt_stat(m["train_s"], 1),
-                    fmt_stat(m["step_time_s"], 1, 1e3),
-                    fmt_stat(m["samples_per_s"], 0),
+                    _stat(m["train_s"], "train_s"),
+                    _stat(m["step_time_s"], "step_time_s"),
+                    _stat(m["samples_per_s"], "samples_per_s"),
                     ttt,
                 ]
             )
@@ -160,7 +159,7 @@ def impact_section(configs: list[dict[str, Any]]) -> list[str]:
             time_note = "" if not (ta and tb) else f"; training time {ta['mean']:.1f} s -> {tb['mean']:.1f} s"
             lines.append(
                 f"- {axis} {flat_config(a)[axis]} -> {flat_config(b)[axis]} (with {fixed_settings(a, axis)}): "
-                f"accuracy {fmt_stat(a['metrics']['accuracy'])} -> {fmt_stat(b['metrics']['accuracy'])} %, "
+                f"accuracy {_stat(a['metrics']['accuracy'])} -> {_stat(b['metrics']['accuracy'])} %, "
                 f"{words}{time_note}"
             )
         lines.append("")
@@ -181,8 +180,8 @@ def multi_change_section(configs: list[dict[str, Any]]) -> list[str]:
         words, _ = compare_accuracy(ref, c)
         changed = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in ch.items())
         lines.append(
-            f"- {c['name']} ({changed}): accuracy {fmt_stat(ref['metrics']['accuracy'])} -> "
-            f"{fmt_stat(c['metrics']['accuracy'])} %, {words}"
+            f"- {c['name']} ({changed}): accuracy {_stat(ref['metrics']['accuracy'])} -> "
+            f"{_stat(c['metrics']['accuracy'])} %, {words}"
         )
     return [*lines, ""]
 
@@ -197,7 +196,7 @@ def best_section(model: str, configs: list[dict[str, Any]]) -> list[str]:
         reached = "target reached" if s["mean"] >= target else "target NOT reached"
         lines.append(
             f"- **Best accuracy:** {top['description'] or top['name']} ({settings_text(top)}): "
-            f"{fmt_stat(s)} % over {s['n']} seed(s), {reached} (>= {target:g}%)."
+            f"{_stat(s)} % over {s['n']} seed(s), {reached} (>= {target:g}%)."
         )
         rivals = [
             c
@@ -215,8 +214,8 @@ def best_section(model: str, configs: list[dict[str, Any]]) -> list[str]:
         t = fast["metrics"]["time_to_target_s"]
         lines.append(
             f"- **Best accuracy per time:** {fast['description'] or fast['name']} ({settings_text(fast)}): "
-            f"reaches {target:g}% after {fmt_stat(t, 1)} s of training on every seed, final accuracy "
-            f"{fmt_stat(fast['metrics']['accuracy'])} %."
+            f"reaches {target:g}% after {_stat(t, 'time_to_target_s')} s of training on every seed, final accuracy "
+            f"{_stat(fast['metrics']['accuracy'])} %."
         )
     else:
         lines.append(f"- No config reached {target:g}% on every seed, so none is fastest to the target.")
@@ -247,11 +246,11 @@ def side_by_side(by_model: dict[str, list[dict[str, Any]]]) -> list[str]:
                 [
                     model.upper(),
                     settings_text(top),
-                    fmt_stat(s),
+                    _stat(s),
                     f">= {TARGETS[model]:g}%",
                     "yes" if s["mean"] >= TARGETS[model] else "no",
                     settings_text(fast) if fast else "none",
-                    fmt_stat(fast["metrics"]["time_to_target_s"], 1) if fast else "n/a",
+                    _stat(fast["metrics"]["time_to_target_s"], "time_to_target_s") if fast else "n/a",
                 ]
             )
         )
@@ -339,11 +338,24 @@ def executive_summary(by_model: dict[str, list[dict[str, Any]]]) -> list[str]:
         s = top["metrics"]["accuracy"]
         met = sum(c["targets_met"] == len(c["seeds"]) for c in configs)
         lines.append(
-            f"- **{model.upper()}:** best {fmt_stat(s)} % ({settings_text(top)}; "
+            f"- **{model.upper()}:** best {_stat(s)} % ({settings_text(top)}; "
             f"target >= {TARGETS[model]:g}% {'reached' if s['mean'] >= TARGETS[model] else 'missed'}); "
             f"{met} of {len(configs)} configs reach the target on every seed."
         )
     return [*lines, ""]
+
+
+def study_sections(by_model: dict[str, list[dict[str, Any]]], plots: dict[str, str] | None = None) -> list[str]:
+    """The report's body from summary configs by model: everything but the title, environment and
+    pytest-benchmark parts, so it depends on statistics only (tests compare it with a committed file)."""
+    plots = plots or {}
+    lines = executive_summary(by_model) + method_section()
+    for model, cs in by_model.items():
+        lines += model_section(model, cs, plots)
+    lines += ["## MLP vs CNN", "", *side_by_side(by_model), ""]
+    if "pareto" in plots:
+        lines += [f"![accuracy against training time]({plots['pareto']})", ""]
+    return lines
 
 
 def render(
@@ -367,13 +379,7 @@ def render(
         "",
     ]
     if by_model:
-        lines += executive_summary(by_model) + method_section()
-        for model, cs in by_model.items():
-            lines += model_section(model, cs, plots)
-        lines += ["## MLP vs CNN", "", *side_by_side(by_model), ""]
-        if "pareto" in plots:
-            lines += [f"![accuracy against training time]({plots['pareto']})", ""]
-        lines += environment_section(docs, records)
+        lines += study_sections(by_model, plots) + environment_section(docs, records)
     lines += pytest_benchmark_section(pybench)
     lines += [f"- {n}" for n in notes or []]
     return "\n".join(lines).rstrip() + "\n"

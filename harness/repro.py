@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import bench, results
+from harness import bench, results, summary
 from harness.spec import RunSpec
 
 # fields that must be bit-identical on the same device and software
@@ -68,11 +68,6 @@ def spec_of(record: dict[str, Any]) -> RunSpec:
     return RunSpec(**record["config"])
 
 
-def env_differences(reference: dict[str, Any], rerun: dict[str, Any]) -> list[str]:
-    a, b = software_key(reference), software_key(rerun)
-    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b[k]]
-
-
 def check(
     reference: dict[str, Any] | None,
     spec: RunSpec,
@@ -92,8 +87,42 @@ def check(
         reruns.append(record)
     if reference is None:
         reference, reruns = reruns[0], reruns[1:]
-    return Verdict(reference, reruns, tolerance_pp, env_differences(reference, reruns[0]) if reruns else [])
+    if not reruns:
+        return Verdict(reference, reruns, tolerance_pp)
+    a, b = software_key(reference), software_key(reruns[0])
+    return Verdict(reference, reruns, tolerance_pp, summary.env_differences([a], [b], ("reference", "rerun"), tuple(a)))
 
 
 def load_reference(path: Path) -> dict[str, Any]:
     return results.load(path, "run")
+
+
+def check_source(
+    source: str,
+    *,
+    runs: int = 1,
+    device: str | None = None,
+    tolerance_pp: float = 0.5,
+    steps: int | None = None,
+    seed: int = 0,
+    data_dir: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Verdict:
+    """`source` a result file: rerun its config `runs` times against it (on its device unless told);
+    `source` a model name (mlp, cnn): `runs` + 1 runs of its defaults, each checked against the first."""
+    if source in ("mlp", "cnn"):
+        spec = RunSpec.defaults(source, steps=steps, seed=seed)
+        return check(
+            None, spec, runs=runs + 1, device=device, target=None, tolerance_pp=tolerance_pp, data_dir=data_dir, log=log
+        )
+    reference = load_reference(Path(source))
+    return check(
+        reference,
+        spec_of(reference),
+        runs=runs,
+        device=device or reference["device"]["name"],
+        target=reference["target"]["accuracy"],
+        tolerance_pp=tolerance_pp,
+        data_dir=data_dir,
+        log=log,
+    )

@@ -14,6 +14,20 @@ from harness.suites import PlannedRun
 
 
 @dataclass
+class SuitePlan:
+    """A suite resolved for this machine: its document, the runs to make, their devices, the output folder."""
+
+    suite: dict[str, Any]
+    runs: list[PlannedRun]
+    devices: list[str]
+    out_dir: Path
+
+    @property
+    def name(self) -> str:
+        return self.suite["name"]
+
+
+@dataclass
 class SuiteOutcome:
     summary: dict[str, Any]
     summary_path: Path
@@ -51,6 +65,53 @@ def resolve_devices(names: list[str]) -> list[str]:
             raise HarnessError("no usable tinygrad device")
         return usable
     return list(dict.fromkeys(devices.resolve(n).name for n in names))
+
+
+def plan(
+    name: str,
+    *,
+    devices: list[str] | tuple[str, ...] = (),
+    repeat: int | None = None,
+    seeds: list[int] | None = None,
+    only: list[str] | tuple[str, ...] = (),
+    shard: tuple[int, int] | None = None,
+    out_dir: Path | None = None,
+) -> SuitePlan:
+    """Suite NAME (shipped or a path) expanded over seeds and devices, filtered by `only` globs, cut to
+    shard (i, n); `out_dir` defaults to results.DEFAULT_OUT/<suite>."""
+    from harness import suites
+
+    doc = suites.load(name)
+    override = suites.seed_override(repeat, seeds)
+    device_list = resolve_devices(list(devices))
+    planned = suites.select(suites.expand(doc, device_list, override), list(only))
+    if shard is not None:
+        planned = suites.shard(planned, *shard)
+    return SuitePlan(doc, planned, device_list, out_dir or results.DEFAULT_OUT / doc["name"])
+
+
+def run_plan(
+    suite_plan: SuitePlan,
+    *,
+    resume: bool = False,
+    isolated: bool | None = None,
+    data_dir: str | None = None,
+    before_run: Callable[[PlannedRun, bool], None] | None = None,
+    progress: Callable[[int, float], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> SuiteOutcome:
+    """run_suite for a plan; `isolated` None isolates when a device is not the CPU (isolate.wanted)."""
+    return run_suite(
+        suite_plan.name,
+        suite_plan.runs,
+        suite_plan.out_dir,
+        resume=resume,
+        data_dir=data_dir,
+        before_run=before_run,
+        progress=progress,
+        log=log,
+        isolated=isolate.wanted(suite_plan.devices, isolated),
+    )
 
 
 def run_suite(

@@ -15,7 +15,8 @@ from harness.errors import HarnessError
 #   2: a comparison's `baseline` may be null (compared with no baseline); other kinds unchanged; new kinds
 #      `cost` and `cost_comparison` (deterministic tinygrad cost counters) start at this version.
 SCHEMA_VERSION = 2
-KINDS = ("run", "suite", "summary", "baseline", "comparison", "cost", "cost_comparison")
+# perf: benchmarks/perf.py
+KINDS = ("run", "suite", "summary", "baseline", "comparison", "cost", "cost_comparison", "perf")
 
 
 def schema_dir() -> Path:

@@ -238,6 +238,32 @@ def shard(planned: list[PlannedRun], index: int, count: int) -> list[PlannedRun]
     return [p for j, p in enumerate(planned) if j % count == index - 1]
 
 
+def seed_override(repeat: int | None, seeds: list[int] | None) -> list[int] | None:
+    """The seeds to run every config with instead of the suite's: 0..repeat-1, or `seeds`; None keeps the suite's."""
+    if repeat is not None and seeds is not None:
+        raise HarnessError("give --repeat or --seeds, not both")
+    if repeat is not None:
+        if repeat < 1:
+            raise HarnessError(f"--repeat must be at least 1, got {repeat}")
+        return list(range(repeat))
+    return list(seeds) if seeds is not None else None
+
+
+def preview(name: str, *, repeat: int | None = None, seeds: list[int] | None = None) -> tuple[dict, list[PlannedRun]]:
+    """(suite document, its planned runs on a placeholder device): what `suite show` lists."""
+    doc = load(name)
+    return doc, expand(doc, ["<device>"], seed_override(repeat, seeds))
+
+
+def listing() -> list[dict[str, Any]]:
+    """One row per shipped suite: name, number of runs per device, description."""
+    rows = []
+    for name in available():
+        doc = load(name)
+        rows.append({"name": name, "runs": len(expand(doc, ["-"])), "description": doc["description"]})
+    return rows
+
+
 def parse_seeds(text: str) -> list[int]:
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]

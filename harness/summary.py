@@ -4,6 +4,7 @@ the one judgement of whether a summary passes."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,8 +76,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in _REGISTRY}
 BY_ALIAS: dict[str, Metric] = {m.alias: m for m in _REGISTRY}
 
 
-def format_stat(s: dict[str, Any] | None, metric: str, *, n: bool = True, missing: str = "-") -> str:
-    """`mean ± std unit (n=N)` in the metric's display scale: plain numbers, never 1.43e+03."""
+def format_stat(s: dict[str, Any] | None, metric: str, *, n: bool = True, unit: bool = True, missing: str = "-") -> str:
+    """The one `mean ± std unit (n=N)` of every table and report, in the metric's display scale and
+    decimals: plain numbers, never 1.43e+03. One seed has no spread, so it shows `mean unit (n=1)`.
+    `unit` False leaves the unit to a column header; `n` False drops the count."""
     if s is None:
         return missing
     m = METRICS[metric]
@@ -84,7 +87,17 @@ def format_stat(s: dict[str, Any] | None, metric: str, *, n: bool = True, missin
         mean, std = f"{s['mean'] * m.scale:.{m.decimals}f}", f"{s['std'] * m.scale:.{m.decimals}f}"
     else:
         mean, std = _number(s["mean"] * m.scale, 3), _number(s["std"] * m.scale, 2)
-    return f"{mean} ± {std}{m.unit}" + (f" (n={s['n']})" if n else "")
+    shown_unit = m.unit if unit else ""
+    count = f" (n={s['n']})" if n or (n is None and s["n"] == 1) else ""
+    if s["n"] == 1:
+        return f"{mean}{shown_unit}{count}"
+    return f"{mean} ± {std}{shown_unit}{count}"
+
+
+def header(metric: str) -> str:
+    """A table column's title: the metric's label and unit (`step time ms`)."""
+    m = METRICS[metric]
+    return f"{m.label} {m.unit.strip()}".rstrip()
 
 
 def _number(x: float, digits: int) -> str:
@@ -154,19 +167,45 @@ def summarize_config(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def machine(record: dict[str, Any]) -> dict[str, Any]:
+    """What a timing depends on besides the code: device, chip, tinygrad and its settings."""
+    env = record["environment"]
+    return {
+        "cpu": env["cpu"]["model"],
+        "gpu": env["gpu"],
+        "device": record["device"]["name"],
+        "tinygrad": env["packages"]["tinygrad"],
+        "tinygrad_env": env["tinygrad_env"],
+    }
+
+
 def _machines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seen = {}
     for r in records:
-        env = r["environment"]
-        machine = {
-            "cpu": env["cpu"]["model"],
-            "gpu": env["gpu"],
-            "device": r["device"]["name"],
-            "tinygrad": env["packages"]["tinygrad"],
-            "tinygrad_env": env["tinygrad_env"],
-        }
-        seen[results.dumps(machine)] = machine
+        m = machine(r)
+        seen[results.dumps(m)] = m
     return [seen[k] for k in sorted(seen)]
+
+
+ENV_FIELDS = ("device", "cpu", "gpu", "tinygrad", "tinygrad_env")
+
+
+def env_differences(
+    before: list[dict[str, Any]],
+    after: list[dict[str, Any]],
+    names: tuple[str, str] = ("baseline", "current"),
+    fields: tuple[str, ...] = ENV_FIELDS,
+) -> list[str]:
+    """One line per field whose values differ between two sets of machines (`machine()` dicts, or any
+    dicts with those fields): `field: baseline A vs current B`. The one environment diff of compare,
+    continuous and repro."""
+    out = []
+    for name in fields:
+        a = sorted({json.dumps(m.get(name), sort_keys=True) for m in before})
+        b = sorted({json.dumps(m.get(name), sort_keys=True) for m in after})
+        if a != b:
+            out.append(f"{name}: {names[0]} {', '.join(a)} vs {names[1]} {', '.join(b)}")
+    return out
 
 
 def build(

@@ -74,7 +74,7 @@ def weights_sha256(model) -> str:
 
 def host_buffer(array: np.ndarray, dtype: type | None = None) -> np.ndarray:
     """`array` as a C-contiguous, writable host array: tinygrad's CUDA backend copies in only from writable
-    buffers ("underlying buffer is not writable" on an H100), and the dataset arrays are read-only views."""
+    buffers (it fails with "underlying buffer is not writable"), and the dataset arrays are read-only views."""
     return np.require(array, dtype=dtype, requirements=["C", "W"])
 
 

@@ -39,21 +39,21 @@ def test_help_lists_commands_and_exit_codes():
     ],
 )
 def test_bad_options_give_one_line_and_exit_code(args, code, message, tmp_path):
-    result = invoke("mlp", *args, "--out", str(tmp_path))
+    result = invoke("mlp", *args, "--out-dir", str(tmp_path))
     assert result.exit_code == code, result.output
     assert message in result.output
     assert not list(tmp_path.iterdir())
 
 
 def test_env_vars_are_read_and_options_win(tmp_path):
-    result = invoke("mlp", "--steps", "0", "--out", str(tmp_path), env={"STEPS": "5", "BS": "0"})
+    result = invoke("mlp", "--steps", "0", "--out-dir", str(tmp_path), env={"STEPS": "5", "BS": "0"})
     assert "batch size" in result.output  # BS from the environment was used
-    result = invoke("mlp", "--bs", "16", "--steps", "0", "--out", str(tmp_path), env={"BS": "0"})
+    result = invoke("mlp", "--bs", "16", "--steps", "0", "--out-dir", str(tmp_path), env={"BS": "0"})
     assert "steps must be at least 1" in result.output  # --bs won over BS
 
 
 def test_missing_clang_is_said_plainly(tmp_path):
-    result = invoke("cnn", "--out", str(tmp_path), env={"CC": "no-such-clang"})
+    result = invoke("cnn", "--out-dir", str(tmp_path), env={"CC": "no-such-clang"})
     assert result.exit_code == 4
     assert "`no-such-clang` is not on PATH" in result.output and "install it" in result.output
 
@@ -61,14 +61,14 @@ def test_missing_clang_is_said_plainly(tmp_path):
 def test_unwritable_out_fails_before_training(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = invoke("mlp", *TINY, "--out", str(blocker / "sub"))
+    result = invoke("mlp", *TINY, "--out-dir", str(blocker / "sub"))
     assert result.exit_code == 4 and "not writable" in result.output
 
 
 def test_corrupt_data_is_refused(data_copy, tmp_path):
     path = data_copy / "t10k-labels-idx1-ubyte"
     path.write_bytes(path.read_bytes()[:-10])
-    result = invoke("mlp", *TINY, "--data-dir", str(data_copy), "--out", str(tmp_path / "out"))
+    result = invoke("mlp", *TINY, "--data-dir", str(data_copy), "--out-dir", str(tmp_path / "out"))
     assert result.exit_code == 3 and "SHA-256 mismatch" in result.output
     verify = invoke("data", "verify", "--data-dir", str(data_copy))
     assert verify.exit_code == 3 and "t10k-labels-idx1-ubyte: SHA-256 mismatch" in verify.output
@@ -76,9 +76,9 @@ def test_corrupt_data_is_refused(data_copy, tmp_path):
 
 def test_tiny_run_writes_a_valid_result_and_exit_codes(tmp_path):
     out = tmp_path / "runs"
-    missed = invoke("mlp", *TINY, "--out", str(out))
+    missed = invoke("mlp", *TINY, "--out-dir", str(out))
     assert missed.exit_code == 1 and "target_missed" in missed.output
-    ok = invoke("mlp", *TINY, "--out", str(out), "--json", "--no-assert-target")
+    ok = invoke("mlp", *TINY, "--out-dir", str(out), "--format", "json", "--no-assert-target")
     assert ok.exit_code == 0
     record = json.loads(ok.stdout)
     assert record["config"]["steps"] == 3 and record["metrics"]["steps_done"] == 3
@@ -93,7 +93,7 @@ def test_tiny_run_writes_a_valid_result_and_exit_codes(tmp_path):
 
 def test_data_path_and_devices():
     assert invoke("data", "path", "--data-dir", "/x/y").output.strip() == "/x/y"
-    devices = invoke("devices", "--json")
+    devices = invoke("devices", "--format", "json")
     assert devices.exit_code == 0 and json.loads(devices.output)[0]["name"] == "CPU"
 
 
@@ -106,9 +106,10 @@ def _cli_run(out, *extra):
         *TINY,
         "--seed",
         "7",
-        "--out",
+        "--out-dir",
         str(out),
-        "--json",
+        "--format",
+        "json",
         "--no-assert-target",
         *extra,
     ]
@@ -130,7 +131,7 @@ def test_same_seed_in_two_processes_is_bit_identical(tmp_path):
 
 def test_repro_passes_on_a_real_result_and_names_differing_fields(tmp_path):
     out = tmp_path / "runs"
-    assert invoke("mlp", *TINY, "--out", str(out), "--no-assert-target").exit_code == 0
+    assert invoke("mlp", *TINY, "--out-dir", str(out), "--no-assert-target").exit_code == 0
     (path,) = out.glob("*.json")
     same = invoke("repro", str(path))
     assert same.exit_code == 0 and "rerun 1: PASS bit-identical" in same.output
@@ -148,9 +149,75 @@ def test_suite_commands_in_process(tmp_path):
     assert listing.exit_code == 0 and "explore" in listing.output and "gate" in listing.output
     shown = invoke("suite", "show", "cnn-explore", "--repeat", "2")
     assert "Mini-batch - fine-grained updates" in shown.output and "18 runs" in shown.output
-    assert invoke("suite", "run", "smoke", "--shard", "0/4", "--out", str(tmp_path)).exit_code == 2
-    bad_device = invoke("suite", "run", "smoke", "--device", "NOPE", "--out", str(tmp_path))
+    assert invoke("suite", "run", "smoke", "--shard", "0/4", "--out-dir", str(tmp_path)).exit_code == 2
+    bad_device = invoke("suite", "run", "smoke", "--device", "NOPE", "--out-dir", str(tmp_path))
     assert bad_device.exit_code == 2 and "unknown device" in bad_device.output
-    both = invoke("suite", "run", "smoke", "--repeat", "2", "--seeds", "1", "--out", str(tmp_path))
+    both = invoke("suite", "run", "smoke", "--repeat", "2", "--seeds", "1", "--out-dir", str(tmp_path))
     assert both.exit_code == 2 and "not both" in both.output
     assert not list(tmp_path.iterdir())  # nothing ran
+
+
+def _commands(group, prefix=()):
+    import click
+
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+        else:
+            yield (*prefix, name), command
+
+
+def test_every_option_shows_its_default_in_help():
+    import click
+
+    for path, command in _commands(cli):
+        ctx = click.Context(command, info_name=path[-1], show_default=True)
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.hidden or (param.is_flag and not param.secondary_opts):
+                continue
+            _, text = param.get_help_record(ctx)
+            assert "default:" in text, f"{' '.join(path)} {param.opts[0]} shows no default"
+
+
+def test_one_meaning_per_option_name():
+    import click
+
+    folders, files = set(), set()
+    for _, command in _commands(cli):
+        for param in command.params:
+            if isinstance(param, click.Option) and isinstance(param.type, click.Path):
+                (folders if not param.type.file_okay else files if not param.type.dir_okay else set()).update(
+                    param.opts
+                )
+    assert not folders & files
+    assert "--out" not in files and "-o" not in folders
+
+
+def test_out_is_still_the_folder_of_a_run(tmp_path):
+    result = invoke("mlp", *TINY, "--out", str(tmp_path / "old"), "--no-assert-target")
+    assert result.exit_code == 0 and len(list((tmp_path / "old").glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("args", [("suite", "list"), ("devices",), ("baseline", "list")])
+def test_format_json_and_markdown_on_listings(args):
+    as_json = invoke(*args, "--format", "json")
+    assert as_json.exit_code == 0 and isinstance(json.loads(as_json.output), list)
+    markdown = invoke(*args, "--format", "markdown")
+    assert markdown.exit_code == 0 and markdown.output.startswith("| ")
+
+
+def test_validate_formats(tmp_path):
+    from pathlib import Path
+
+    golden = Path(__file__).parent / "fixtures" / "golden" / "gate.summary.json"
+    doc = json.loads(invoke("validate", str(golden), "--format", "json").output)
+    assert doc == [{"path": str(golden), "valid": True, "problems": []}]
+    assert "| file | verdict | problems |" in invoke("validate", str(golden), "--format", "markdown").output
+
+
+def test_suite_plan_is_a_library_call():
+    from harness import results, runner
+
+    plan = runner.plan("smoke", seeds=[3], only=["mlp*"], shard=(1, 1))
+    assert plan.out_dir == results.DEFAULT_OUT / "smoke" and plan.devices == ["CPU"]
+    assert plan.runs and all(p.spec.seed == 3 and p.name.startswith("mlp") for p in plan.runs)

@@ -147,7 +147,7 @@ def test_cpu_image_commands_work_outside_docker(tmp_path):
     entrypoint = json.loads(dict(parsed["runtime"])["ENTRYPOINT"])
     replay.env["STEPS"] = "3"  # smoke-sized: the image's default is the full benchmark
     done = subprocess.run(
-        [*entrypoint, "cnn", "--no-assert-target", "--json"],
+        [*entrypoint, "cnn", "--no-assert-target", "--format", "json"],
         cwd=replay.cwd,
         env=replay.env,
         capture_output=True,

@@ -18,7 +18,7 @@ def test_default_run_meets_its_target(model, target, tmp_path):
     exe = Path(sys.executable).parent / "mnist-bench"  # the console script next to this interpreter
     assert exe.exists(), "mnist-bench console script not installed"
     done = subprocess.run(
-        [str(exe), model, "--out", str(tmp_path), "--json"], capture_output=True, text=True, timeout=1800
+        [str(exe), model, "--out-dir", str(tmp_path), "--format", "json"], capture_output=True, text=True, timeout=1800
     )
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads(done.stdout)

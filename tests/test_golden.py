@@ -1,6 +1,7 @@
-"""`compare` against committed files (pyperf's model): a small summary + baseline pair under
-tests/fixtures/golden/ and the expected text, Markdown and JSON. After an intended output change,
-regenerate with `MNIST_BENCH_REGEN_GOLDEN=1 pytest tests/test_golden.py` and review the diff."""
+"""Rendered output against committed files (pyperf's model): a small summary + baseline pair under
+tests/fixtures/golden/, and the expected compare text, Markdown and JSON, console summary table and
+report body. After an intended output change, regenerate with
+`MNIST_BENCH_REGEN_GOLDEN=1 pytest tests/test_golden.py` and review the diff."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness import compare, results, schema
+from harness import compare, console, report, results, schema
 from harness.cli import cli
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
@@ -94,3 +95,22 @@ def test_budget_overruns_and_missing_runs_fail_compare_as_they_fail_merge(with_b
 def test_committed_results_still_validate_through_the_migrations():
     files = sorted((Path(__file__).parent.parent / "results" / "baselines").rglob("*.json"))
     assert files and all(results.problems(f) == [] for f in files)
+
+
+def test_committed_perf_results_are_versioned_perf_documents():
+    files = sorted((Path(__file__).parent.parent / "results" / "perf").glob("*.json"))
+    assert files
+    for f in files:
+        assert results.problems(f) == [], f
+        assert results.load(f)["kind"] == "perf"
+
+
+def test_console_summary_table_matches_the_committed_file():
+    check_golden("summary-table.txt", console.summary_table(current()))
+    check_golden("baseline-summary-table.txt", console.summary_table(baseline()))
+
+
+def test_report_body_matches_the_committed_file():
+    configs = current()["configs"] + [{**c, "name": f"{c['name']}-baseline"} for c in baseline()["configs"]]
+    by_model = {m: [c for c in configs if c["model"] == m] for m in ("mlp", "cnn")}
+    check_golden("report-body.md", "\n".join(report.study_sections(by_model)).rstrip())

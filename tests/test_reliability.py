@@ -148,7 +148,7 @@ def test_baseline_of_a_run_file_is_refused(smoke_run, tmp_path):
 
 
 def test_diverging_run_is_written_as_diverged_with_exit_5(tmp_path):
-    result = invoke("mlp", "--lr", "1e12", "--steps", "30", "--bs", "32", "--out", str(tmp_path))
+    result = invoke("mlp", "--lr", "1e12", "--steps", "30", "--bs", "32", "--out-dir", str(tmp_path))
     assert result.exit_code == 5
     (path,) = tmp_path.glob("*.json")
     record = results.load(path, "run")
@@ -173,7 +173,7 @@ def test_full_disk_loses_nothing(tiny_tmpfs, smoke_run):
     assert result.exit_code == 4 and "No space left on device" in result.output
     assert sorted(p.name for p in tiny_tmpfs.rglob("*") if p.is_file()) == ["keep.json"]
     run = invoke(
-        "mlp", "--steps", "40", "--bs", "8", "--log-every", "1", "--out", str(tiny_tmpfs), "--no-assert-target"
+        "mlp", "--steps", "40", "--bs", "8", "--log-every", "1", "--out-dir", str(tiny_tmpfs), "--no-assert-target"
     )
     assert run.exit_code == 4 and sorted(p.name for p in tiny_tmpfs.rglob("*") if p.is_file()) == ["keep.json"]
 
@@ -183,7 +183,7 @@ def test_full_disk_loses_nothing(tiny_tmpfs, smoke_run):
 
 def start_suite(out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [*CLI, "suite", "run", TINY, "--out", str(out), *extra],
+        [*CLI, "suite", "run", TINY, "--out-dir", str(out), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -217,7 +217,7 @@ def deterministic_view(doc: dict) -> list:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted")
-    done = subprocess.run([*CLI, "suite", "run", TINY, "--out", str(out)], capture_output=True, text=True)
+    done = subprocess.run([*CLI, "suite", "run", TINY, "--out-dir", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return json.loads((out / "tiny.summary.json").read_text())
 
@@ -230,7 +230,7 @@ LONG = ("--repeat", "4")
 @pytest.fixture(scope="module")
 def uninterrupted_long(tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted_long")
-    done = subprocess.run([*CLI, "suite", "run", TINY, "--out", str(out), *LONG], capture_output=True, text=True)
+    done = subprocess.run([*CLI, "suite", "run", TINY, "--out-dir", str(out), *LONG], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return json.loads((out / "tiny.summary.json").read_text())
 
@@ -247,7 +247,7 @@ def test_signal_stops_cleanly_and_resume_completes(tmp_path, sig, uninterrupted_
     check_folder(tmp_path)  # every file there is complete and valid
     assert 2 <= len(list(tmp_path.glob("mlp*.json"))) < 16  # interrupted part-way
     resumed = subprocess.run(
-        [*CLI, "suite", "run", TINY, "--out", str(tmp_path), "--resume", *LONG], capture_output=True, text=True
+        [*CLI, "suite", "run", TINY, "--out-dir", str(tmp_path), "--resume", *LONG], capture_output=True, text=True
     )
     assert resumed.returncode == 0, resumed.stderr
     doc = json.loads((tmp_path / "tiny.summary.json").read_text())
@@ -291,7 +291,7 @@ def test_kill_9_at_random_moments_never_leaves_a_bad_file(tmp_path, uninterrupte
     print(f"kill -9 at {kills} random moments (of 20 tries)")
     assert kills >= 15
     final = subprocess.run(
-        [*CLI, "suite", "run", TINY, "--out", str(tmp_path), "--resume"], capture_output=True, text=True
+        [*CLI, "suite", "run", TINY, "--out-dir", str(tmp_path), "--resume"], capture_output=True, text=True
     )
     assert final.returncode == 0, final.stderr
     assert not list(tmp_path.glob(".*.tmp"))  # leftovers of killed writers were cleaned up

@@ -72,3 +72,10 @@ def test_every_registered_metric_has_a_unique_rule_name_and_valid_default_rule()
         assert set(m.rule_kinds) <= set(compare.RULE_KINDS) and m.worse in (1, -1)
         if m.default_rule:
             assert compare.parse_rule(f"{m.alias}:{m.default_rule}").metric == m.name
+
+
+def test_every_schema_file_is_a_registered_kind():
+    files = {p.name for p in schema.schema_dir().glob("*.schema.json")}
+    assert files == {schema._file(kind) for kind in schema.KINDS}
+    for kind in schema.KINDS:
+        schema.validator(kind)  # each one is a valid JSON Schema
