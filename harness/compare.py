@@ -35,6 +35,8 @@ class Rule:
         if base is None or cur is None:
             side = "baseline" if base is None else "current"
             return "info", f"no {self.metric} values in the {side}", None
+        if self.unit == "%" and summary.METRICS[self.metric].exact:
+            return _check_exact(self, base, cur)
         return RULE_KINDS[self.unit](self, base, cur)
 
 
@@ -68,9 +70,23 @@ def _check_relative(rule: Rule, base: dict[str, Any], cur: dict[str, Any]) -> tu
     return "pass", f"{worse_pct:+.1f}% worse: {why}", p_worse
 
 
-# A rule's kind (the unit after its number) -> its check. The noise-aware kinds above suit measured
-# values; a deterministic counter would add an exact kind here (any increase beyond the amount) and
-# list it in its Metric's rule_kinds.
+def _check_exact(rule: Rule, base: dict[str, Any], cur: dict[str, Any]) -> tuple[str, str, float | None]:
+    """A deterministic count: every seed gives one value, and any change beyond the rule's % counts."""
+    b, c = set(base["values"]), set(cur["values"])
+    if len(b) > 1 or len(c) > 1:
+        return "info", f"not deterministic: the seeds disagree (baseline {sorted(b)}, current {sorted(c)})", None
+    old, new = b.pop(), c.pop()
+    if old == new:
+        return "pass", f"identical ({new:,.15g})", None
+    worse_pct = rule.bad_sign * (new / old - 1) * 100 if old else math.inf
+    change = f"{old:,.15g} -> {new:,.15g} ({(new / old - 1) * 100 if old else math.inf:+.3g}%)"
+    if worse_pct > rule.amount:
+        return "regression", f"{change}: worse by more than {rule.amount:g}% (exact count)", None
+    return ("improvement" if worse_pct < 0 else "pass"), f"{change}: changed (exact count)", None
+
+
+# A rule's kind (the unit after its number) -> its check. Both are noise-aware, for measured values;
+# a % rule on a deterministic count (Metric.exact) is checked by _check_exact instead.
 RULE_KINDS: dict[str, Callable[[Rule, dict[str, Any], dict[str, Any]], tuple[str, str, float | None]]] = {
     "pp": _check_points,
     "%": _check_relative,
@@ -165,6 +181,8 @@ def judge(
     rows, regressions, untested = [], [], []
     for rule in rules:
         b, c = base.get(rule.metric), cur.get(rule.metric)
+        if b is None and c is None and summary.METRICS[rule.metric].exact:
+            continue  # cost counts that neither side recorded (runs made before they were): nothing to say
         verdict, reason, p = rule.check(b, c)
         delta = c["mean"] - b["mean"] if b and c else None
         rows.append(

@@ -31,6 +31,7 @@ class Metric:
     rule_kinds: tuple[str, ...] = ("%",)  # the kinds of compare rule it accepts (compare.RULE_KINDS)
     default_rule: str | None = None  # compare checks `alias:default_rule` unless told otherwise
     decimals: int | None = None  # fixed decimals when shown; None: 3 significant digits
+    exact: bool = False  # a deterministic count: a % rule compares it exactly, without a noise test
 
     def values(self, records: list[dict[str, Any]]) -> list[float | None]:
         return [self.read(r) for r in records]
@@ -47,6 +48,20 @@ def _step_time(field: str) -> Callable[[dict[str, Any]], float | None]:
 def _metric(name: str) -> Callable[[dict[str, Any]], float | None]:
     return lambda r: r["metrics"][name]
 
+
+def _cost(*path: str) -> Callable[[dict[str, Any]], float | None]:
+    """A value in the record's `cost` (tinygrad's own counts of the captured steps); None where absent."""
+
+    def read(r: dict[str, Any]) -> float | None:
+        node: Any = r.get("cost")
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    return read
+
+
+EXACT: dict[str, Any] = {"exact": True, "default_rule": "+0%"}  # gated by default: any rise fails
 
 _REGISTRY = (
     Metric(
@@ -71,6 +86,15 @@ _REGISTRY = (
     Metric("train_s", _timing("train_s"), "train_time", "train time", " s"),
     Metric("eval_s", _timing("eval_s"), "eval_time", "eval time", " s"),
     Metric("wall_s", _timing("wall_s"), "wall_time", "wall time", " s"),
+    # what tinygrad says the jitted step does: the same on every seed, process and machine of one key
+    Metric("kernels_per_step", _cost("train_step", "kernels"), "kernels", "kernels/step", **EXACT),
+    Metric("flops_per_step", _cost("train_step", "flops"), "flops", "FLOP/step", " GFLOP", 1e-9, **EXACT),
+    Metric("bytes_per_step", _cost("train_step", "bytes"), "bytes", "bytes/step", " MB", 1e-6, **EXACT),
+    Metric("eval_flops", _cost("eval_pass", "flops"), "eval_flops", "FLOP/eval", " GFLOP", 1e-9, **EXACT),
+    Metric("buffer_bytes", _cost("memory", "jit_buffers_bytes"), "buffer_bytes", "buffers", " MB", 1e-6, exact=True),
+    Metric("intensity", _cost("train_step", "intensity"), "intensity", "FLOP/byte", exact=True, worse=-1),
+    Metric("gflops_per_s", _cost("derived", "gflop_per_s"), "gflops_per_s", "achieved", " GFLOP/s", worse=-1),
+    Metric("gb_per_s", _cost("derived", "gb_per_s"), "gb_per_s", "achieved", " GB/s", worse=-1),
 )
 METRICS: dict[str, Metric] = {m.name: m for m in _REGISTRY}
 BY_ALIAS: dict[str, Metric] = {m.alias: m for m in _REGISTRY}

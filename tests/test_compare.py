@@ -248,3 +248,36 @@ def test_values_read_as_plain_numbers():
     mlp = {"mean": 0.0814795, "std": 0.0023475, "n": 3}
     assert compare.describe_values(mlp, "step_time_s") == "81.5 ± 2.3 ms (n=3)"
     assert compare.describe_values({"mean": 98.65, "std": 0.044, "n": 3}, "accuracy") == "98.65 ± 0.04% (n=3)"
+
+
+def _counts(*values: float) -> dict:
+    return stats.describe(list(values))
+
+
+@pytest.mark.parametrize(
+    ("base", "cur", "verdict", "words"),
+    [
+        ((1.0e9, 1.0e9), (1.0e9, 1.0e9), "pass", "identical (1,000,000,000)"),
+        ((1.0e9, 1.0e9), (1.0e9 + 4,), "regression", "1,000,000,000 -> 1,000,000,004"),
+        ((55.0,), (54.0, 54.0), "improvement", "55 -> 54 (-1.82%)"),
+        ((55.0, 56.0), (55.0,), "info", "not deterministic"),
+    ],
+)
+def test_a_percent_rule_on_a_cost_count_is_exact(base, cur, verdict, words):
+    """No significance test on deterministic counts: one added FLOP is a regression under +0%."""
+    rule = compare.parse_rule("flops:+0%")
+    got, reason, p = rule.check(_counts(*base), _counts(*cur))
+    assert (got, p) == (verdict, None)
+    assert words in reason
+
+
+def test_a_cost_count_within_its_tolerance_passes_but_is_named():
+    got, reason, _ = compare.parse_rule("kernels:+5%").check(_counts(100.0), _counts(104.0))
+    assert got == "pass" and "100 -> 104 (+4%): changed" in reason
+
+
+def test_cost_counts_neither_side_recorded_make_no_row():
+    rows, regressions, untested = compare.judge("cfg", {}, {}, [compare.parse_rule("flops:+0%")])
+    assert rows == regressions == untested == []
+    rows, _, untested = compare.judge("cfg", {}, {"flops_per_step": _counts(1.0)}, [compare.parse_rule("flops:+0%")])
+    assert rows[0]["verdict"] == "info" and untested
