@@ -645,5 +645,55 @@ def cost(model, device, baseline_path, save_baseline, tolerance, fmt, out, profi
     sys.exit(int(ExitCode.TARGET_MISSED if regression else ExitCode.OK))
 
 
+# --- pull-request verdict and history (CI) ----------------------------------------------------------
+
+
+@cli.command()
+@click.option("--cost", "cost_path", type=click.Path(dir_okay=False, path_type=Path), help="`cost -o` JSON.")
+@click.option("--ab", "ab_path", type=click.Path(dir_okay=False, path_type=Path), help="`continuous -o` JSON.")
+@click.option("--gate", "gate_path", type=click.Path(dir_okay=False, path_type=Path), help="`compare -o` JSON.")
+@click.option("--context", "context", multiple=True, help="KEY=VALUE shown under the headline (head, base, run_url).")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write the output here.")
+def verdict(cost_path, ab_path, gate_path, context, fmt, output) -> None:
+    """Combine the checks of one pull request into one verdict (the PR comment).
+
+    A given path that does not exist is a check that produced nothing: the verdict is then incomplete.
+    Exit 0 pass (a missing baseline only warns), 1 regression or incomplete, 2 bad input.
+    """
+    from harness import results
+    from harness import verdict as vd
+
+    paths = {k: v for k, v in (("cost", cost_path), ("ab", ab_path), ("gate", gate_path)) if v is not None}
+    pairs = [c.split("=", 1) for c in context]
+    if any(len(p) != 2 for p in pairs):
+        raise HarnessError("--context takes KEY=VALUE")
+    doc = vd.combine(paths, dict(pairs))
+    text = vd.render(doc, fmt)
+    if output:
+        results.write_text_atomic(output, text)
+    click.echo(text, nl=False)
+    sys.exit(doc["exit_code"])
+
+
+@cli.command()
+@click.option("--summary", "summary_path", type=click.Path(dir_okay=False, path_type=Path), help="Suite summary.")
+@click.option("--cost", "cost_path", type=click.Path(dir_okay=False, path_type=Path), help="`cost --profile-out`.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="JSON to write.")
+def history(summary_path, cost_path, output) -> None:
+    """Write github-action-benchmark `customSmallerIsBetter` JSON from a summary and/or a cost document."""
+    from harness import history as hist
+    from harness import results
+
+    if summary_path is None and cost_path is None:
+        raise HarnessError("give --summary, --cost or both")
+    entries = hist.entries(
+        results.load(summary_path, "summary") if summary_path else None,
+        results.load(cost_path, "cost") if cost_path else None,
+    )
+    results.write_json_atomic(output, entries)
+    click.echo(f"{len(entries)} entries: {output}")
+
+
 def main() -> None:
     cli(prog_name="mnist-bench")
