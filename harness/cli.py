@@ -96,15 +96,15 @@ def _model_command(model: str, summary: str):
     def command(
         lr, batch_size, steps, seed, eval_every, log_every, device, out, data_dir, target, as_json, no_assert_target
     ):
-        from harness import bench, console, results
+        from harness import bench, console, progress, results
         from harness.spec import RunSpec
 
         spec = RunSpec.defaults(
             model, lr=lr, batch_size=batch_size, steps=steps, seed=seed, eval_every=eval_every, log_every=log_every
         )
         request = bench.RunRequest(spec, device=device, out_dir=out, data_dir=data_dir, target=target)
-        with console.ProgressBar(spec.steps, f"{model} training") as bar:
-            record, path = bench.run(request, progress=bar.update, log=_echo_err)
+        with progress.RunProgress(spec.steps, model) as bar:
+            record, path = bench.run(request, progress=bar, log=_echo_err)
         if as_json:
             click.echo(json.dumps(record, sort_keys=True, indent=2))
         click.echo(console.run_summary(record, path), err=as_json)
@@ -290,7 +290,7 @@ def _seed_override(repeat: int | None, seeds: str | None) -> list[int] | None:
 @click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
 def suite_run(name, device_names, repeat, seeds, only, shard, out, resume, isolate, data_dir) -> None:
     """Run every config of suite NAME over its seeds and devices; write results and a summary."""
-    from harness import console, runner, suites
+    from harness import console, progress, runner, suites
     from harness import isolate as isolation
 
     doc = suites.load(name)
@@ -301,7 +301,7 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out, resume, isola
     if shard_spec:
         planned = suites.shard(planned, *shard_spec)
     out = out or Path("results/runs") / doc["name"]
-    with console.SuiteProgress(planned) as bar, console.terminate_as_interrupt():
+    with progress.SuiteProgress(planned) as bar, console.terminate_as_interrupt():
         outcome = runner.run_suite(
             doc["name"],
             planned,
@@ -309,7 +309,8 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out, resume, isola
             resume=resume,
             data_dir=data_dir,
             before_run=bar.start_run,
-            progress=bar.step,
+            after_run=bar.end_run,
+            progress=bar,
             log=_echo_err,
             isolated=isolation.wanted(device_list, isolate),
         )
