@@ -176,7 +176,8 @@ def train(
             t0 = time.perf_counter()
             evals.append([step, trainer.accuracy(), sum(step_times)])
             eval_s += time.perf_counter() - t0
-            _phase(progress, "training")
+            if step < spec.steps:
+                _phase(progress, "training")
     diverged = not math.isfinite(loss)
     return RunOutput(
         accuracy=None if diverged else evals[-1][1],
