@@ -191,7 +191,7 @@ def _model_command(model: str, summary: str):
         as_json,
         no_assert_target,
     ):
-        from harness import bench
+        from harness import bench, progress
         from harness.spec import RunSpec
 
         fmt = "json" if as_json else fmt
@@ -199,8 +199,8 @@ def _model_command(model: str, summary: str):
             model, lr=lr, batch_size=batch_size, steps=steps, seed=seed, eval_every=eval_every, log_every=log_every
         )
         request = bench.RunRequest(spec, device=device, out_dir=out_dir, data_dir=data_dir, target=target)
-        with console.ProgressBar(spec.steps, f"{model} training") as bar:
-            record, path = bench.run(request, progress=bar.update, log=_echo_err)
+        with progress.RunProgress(spec.steps, model) as bar:
+            record, path = bench.run(request, progress=bar, log=_echo_err)
         if fmt == "json":
             click.echo(console.to_json(record))
         click.echo(console.run_summary(record, path, fmt if fmt != "json" else "text"), err=fmt == "json")
@@ -416,17 +416,18 @@ def suite_show(name: str, repeat: int | None, seeds: list[int] | None) -> None:
 @data_dir_option
 def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, isolate, data_dir) -> None:
     """Run every config of suite NAME over its seeds and devices; write results and a summary."""
-    from harness import runner
+    from harness import progress, runner
 
     plan = runner.plan(name, devices=device_names, repeat=repeat, seeds=seeds, only=only, shard=shard, out_dir=out_dir)
-    with console.SuiteProgress(plan.runs) as bar, console.terminate_as_interrupt():
+    with progress.SuiteProgress(plan.runs) as bar, console.terminate_as_interrupt():
         outcome = runner.run_plan(
             plan,
             resume=resume,
             isolated=isolate,
             data_dir=data_dir,
             before_run=bar.start_run,
-            progress=bar.step,
+            after_run=bar.end_run,
+            progress=bar,
             log=_echo_err,
         )
     click.echo(console.summary_table(outcome.summary))
@@ -734,6 +735,57 @@ def cost(model, device, baseline_path, save_baseline, tolerance, fmt, output, pr
         _echo_err(f"saved cost baseline {path}")
     regression = comparison is not None and comparison["verdict"] == "regression" and not save_baseline
     sys.exit(int(ExitCode.TARGET_MISSED if regression else ExitCode.OK))
+
+
+# --- pull-request verdict and history (CI) ----------------------------------------------------------
+
+
+@cli.command()
+@click.option("--cost", "cost_path", type=FILE, show_default="not checked", help="`cost -o` JSON.")
+@click.option("--ab", "ab_path", type=FILE, show_default="not checked", help="`continuous -o` JSON.")
+@click.option("--gate", "gate_path", type=FILE, show_default="not checked", help="`compare -o` JSON.")
+@click.option(
+    "--context", "context", multiple=True, show_default="none", help="KEY=VALUE shown under the headline (head, base)."
+)
+@format_option("the verdict")
+@output_option("Also write the verdict JSON here.")
+def verdict(cost_path, ab_path, gate_path, context, fmt, output) -> None:
+    """Combine the checks of one pull request into one verdict (the PR comment: --format markdown).
+
+    A given path that does not exist is a check that produced nothing: the verdict is then incomplete.
+    Exit 0 pass (a missing baseline only warns), 1 regression or incomplete, 2 bad input.
+    """
+    from harness import results
+    from harness import verdict as vd
+
+    paths = {k: v for k, v in (("cost", cost_path), ("ab", ab_path), ("gate", gate_path)) if v is not None}
+    pairs = [c.split("=", 1) for c in context]
+    if any(len(p) != 2 for p in pairs):
+        raise HarnessError("--context takes KEY=VALUE")
+    doc = vd.combine(paths, dict(pairs))
+    if output:
+        results.write_validated(output, doc, "verdict")
+    click.echo(vd.render(doc, fmt), nl=False)
+    sys.exit(doc["exit_code"])
+
+
+@cli.command()
+@click.option("--summary", "summary_path", type=FILE, show_default="none", help="Suite summary.")
+@click.option("--cost", "cost_path", type=FILE, show_default="none", help="`cost --profile-output` JSON.")
+@click.option("-o", "--output", type=FILE, required=True, help="JSON to write.")
+def history(summary_path, cost_path, output) -> None:
+    """Write github-action-benchmark `customSmallerIsBetter` JSON from a summary and/or a cost document."""
+    from harness import history as hist
+    from harness import results
+
+    if summary_path is None and cost_path is None:
+        raise HarnessError("give --summary, --cost or both")
+    entries = hist.entries(
+        results.load(summary_path, "summary") if summary_path else None,
+        results.load(cost_path, "cost") if cost_path else None,
+    )
+    results.write_json_atomic(output, entries)
+    click.echo(f"{len(entries)} entries: {output}")
 
 
 def main() -> None:

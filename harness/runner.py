@@ -97,6 +97,7 @@ def run_plan(
     isolated: bool | None = None,
     data_dir: str | None = None,
     before_run: Callable[[PlannedRun, bool], None] | None = None,
+    after_run: Callable[[PlannedRun, dict[str, Any]], None] | None = None,
     progress: Callable[[int, float], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> SuiteOutcome:
@@ -108,6 +109,7 @@ def run_plan(
         resume=resume,
         data_dir=data_dir,
         before_run=before_run,
+        after_run=after_run,
         progress=progress,
         log=log,
         isolated=isolate.wanted(suite_plan.devices, isolated),
@@ -125,6 +127,7 @@ def run_suite(
     progress: Callable[[int, float], None] | None = None,
     log: Callable[[str], None] | None = None,
     isolated: bool = False,
+    after_run: Callable[[PlannedRun, dict[str, Any]], None] | None = None,
 ) -> SuiteOutcome:
     """Run (or, with resume, skip already finished) planned runs, then write the summary. `isolated`: each
     run in a fresh process (no step progress then), so no run inherits state from the runs before it."""
@@ -156,6 +159,8 @@ def run_suite(
             record = isolate.run(request, data_dir)
         else:
             record, _ = bench.run(request, mnist=mnist, progress=progress, log=log)
+        if after_run:
+            after_run(p, record)
         outcome_records.append(record)
         ran.append(p.key)
     doc, path = summary.write_for_suite(suite_name, {p.key for p in planned}, outcome_records, out_dir)

@@ -14,9 +14,10 @@ from harness.errors import HarnessError
 #   1: first format.
 #   2: a comparison's `baseline` may be null (compared with no baseline); other kinds unchanged; new kinds
 #      `cost` and `cost_comparison` (deterministic tinygrad cost counters) start at this version.
+#      `verdict` (the checks of one pull request combined) starts at this version too.
 SCHEMA_VERSION = 2
-# perf: benchmarks/perf.py
-KINDS = ("run", "suite", "summary", "baseline", "comparison", "cost", "cost_comparison", "perf")
+# perf: benchmarks/perf.py; verdict: the combined verdict of one pull request (harness/verdict.py)
+KINDS = ("run", "suite", "summary", "baseline", "comparison", "cost", "cost_comparison", "perf", "verdict")
 
 
 def schema_dir() -> Path:

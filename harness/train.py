@@ -136,10 +136,17 @@ class Trainer:
         return 100.0 * correct / self.n_test
 
 
+def _phase(progress: object, name: str) -> None:
+    """Tell a progress reporter (harness.progress) that the run entered a phase; a plain callable has no `phase`."""
+    if callable(hook := getattr(progress, "phase", None)):
+        hook(name)
+
+
 def train(
     spec: RunSpec, data: Mnist, device: str, target: float, progress: Callable[[int, float], None] | None = None
 ) -> RunOutput:
     """Run `spec` on `device`; stops early (diverged) if the loss stops being finite."""
+    _phase(progress, "compiling")
     trainer = Trainer(spec, data, device)
     order = batch_order(spec.seed, len(data.y_train), spec.batch_size, spec.steps)
     step_times: list[float] = []
@@ -165,9 +172,12 @@ def train(
         if not math.isfinite(loss):
             break
         if step == spec.steps or (spec.eval_every and step % spec.eval_every == 0):
+            _phase(progress, "evaluating")
             t0 = time.perf_counter()
             evals.append([step, trainer.accuracy(), sum(step_times)])
             eval_s += time.perf_counter() - t0
+            if step < spec.steps:
+                _phase(progress, "training")
     diverged = not math.isfinite(loss)
     return RunOutput(
         accuracy=None if diverged else evals[-1][1],

@@ -173,7 +173,9 @@ def test_every_option_shows_its_default_in_help():
     for path, command in _commands(cli):
         ctx = click.Context(command, info_name=path[-1], show_default=True)
         for param in command.params:
-            if not isinstance(param, click.Option) or param.hidden or (param.is_flag and not param.secondary_opts):
+            if not isinstance(param, click.Option) or param.hidden or param.required:
+                continue  # a required option has no default to show
+            if param.is_flag and not param.secondary_opts:
                 continue
             _, text = param.get_help_record(ctx)
             assert "default:" in text, f"{' '.join(path)} {param.opts[0]} shows no default"

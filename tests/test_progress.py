@@ -1,0 +1,96 @@
+"""Live progress lines: phases, throttling without a terminal, an ETA from steady-state steps (fake clock)."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+from harness.progress import RunProgress, SuiteProgress
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _run(tty: bool = False):
+    clock, out = Clock(), io.StringIO()
+    bar = RunProgress(30, "cnn", stream=out, tty=tty, interval=5.0, clock=clock, ticker=False)
+    return bar, clock, out
+
+
+def test_without_a_terminal_a_line_per_phase_change_and_per_interval():
+    bar, clock, out = _run()
+    with bar:
+        clock.now = 2.0
+        bar.phase("compiling")
+        for t in (10.0, 20.0, 44.0):  # a 45 s compile: the ticker keeps the log alive
+            clock.now = t
+            bar.tick()
+        bar(1, 2.3)
+        clock.now = 45.0
+        bar(2, 2.2)  # the jitted step is captured: training from here
+        for step in range(3, 31):
+            clock.now += 1.0
+            bar(step, 1.0 / step)
+        bar.phase("evaluating")
+        clock.now += 6.0
+        bar.tick()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "cnn: loading data and device for 0s | 0s elapsed"
+    assert lines[1].startswith("cnn: compiling (steps 1-2 capture and compile the jitted step) for 0s")
+    assert [line.split(" | ")[-1] for line in lines[2:4]] == ["10s elapsed", "20s elapsed"]
+    training = [line for line in lines if ": training " in line]
+    assert training[0].startswith("cnn: training | step 2/30 | loss 2.2000 | ETA -")
+    assert any("step 7/30" in line and "1 s/step | ETA 23s" in line for line in training)
+    assert len(lines) < 20  # throttled: not a line per step
+    assert "evaluating for 6s" in lines[-1] and "step 30/30" in lines[-1]
+
+
+def test_eta_ignores_the_compile_and_steps_around_an_evaluation():
+    bar, clock, _ = _run()
+    with bar:
+        bar.phase("compiling")
+        clock.now = 40.0
+        bar(1, 2.0)
+        clock.now = 41.0
+        bar(2, 2.0)
+        for step in range(3, 11):
+            clock.now += 2.0
+            bar(step, 1.0)
+        bar.phase("evaluating")
+        clock.now += 30.0  # a slow first evaluation
+        bar.phase("training")
+        clock.now += 2.5
+        bar(11, 1.0)
+    assert bar.steady == [2.0] * 8
+    assert bar.eta_s() == 2.0 * 19
+
+
+def test_on_a_terminal_one_redrawn_line_naming_the_phase():
+    bar, clock, out = _run(tty=True)
+    with bar:
+        bar.phase("compiling")
+        clock.now = 1.0
+        bar(1, 2.0)
+    text = out.getvalue()
+    assert text.startswith("\rcnn: loading") and "\rcnn: compiling" in text and "loss nan" not in text
+    assert text.endswith("\n") and text.count("\n") == 1
+
+
+def test_suite_prints_each_runs_start_and_result():
+    out = io.StringIO()
+    planned = [SimpleNamespace(key=f"mlp-tiny/CPU/seed{i}", spec=SimpleNamespace(model="mlp", steps=3)) for i in (0, 1)]
+    with SuiteProgress(planned, stream=out, tty=False, ticker=False) as suite:
+        suite.start_run(planned[0], reused=False)
+        suite(1, 2.0)
+        suite.end_run(planned[0], {"status": "ok", "metrics": {"accuracy": 31.25}, "timings": {"wall_s": 4.2}})
+        suite.start_run(planned[1], reused=True)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[1/2] mlp-tiny/CPU/seed0: start (mlp, 3 steps)"
+    assert any(line.startswith("[1/2] mlp-tiny/CPU/seed0: compiling") for line in lines)
+    assert "[1/2] mlp-tiny/CPU/seed0: ok, accuracy 31.25%, wall 4s" in lines[-2]
+    assert lines[-1] == "[2/2] mlp-tiny/CPU/seed1: reused (--resume)"
