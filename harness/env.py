@@ -10,8 +10,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-# tinygrad settings that change numerics or speed; recorded whenever they are set (DEV is not:
-# tinygrad sets it itself once a device is chosen, and the device is recorded on its own)
+# tinygrad settings that change numerics or speed; recorded whenever they are set. DEV is special:
+# tinygrad writes `DEV=<device>` into os.environ itself when it picks its default device, and the device
+# is recorded on its own (`device`, `environment.device_choice`), so DEV is recorded only when it says
+# more than the device's name (a renderer or target, e.g. `DEV=CPU:LLVM`). See `collect_tinygrad_env`.
 TINYGRAD_ENV_VARS = (
     "DEV",
     "JIT",
@@ -101,8 +103,37 @@ def collect_git() -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status)}
 
 
+def dev_adds_settings(value: str) -> bool:
+    """Whether a DEV value says more than which device: `CPU:LLVM` (a renderer) does; `CPU`, `CL`, `CUDA:1`
+    (what tinygrad writes itself, or a plain device choice) do not."""
+    return any(not part.split(":", 1)[1].isdigit() for part in value.split(";") if ":" in part)
+
+
 def collect_tinygrad_env() -> dict[str, str]:
-    return {name: os.environ[name] for name in TINYGRAD_ENV_VARS if name in os.environ}
+    """tinygrad settings in force, the same whichever way the device was chosen: a plain `DEV=<device>`
+    (which tinygrad writes itself after picking its default) is left out, the device being recorded apart."""
+    found = {name: os.environ[name] for name in TINYGRAD_ENV_VARS if name in os.environ}
+    if "DEV" in found and not dev_adds_settings(found["DEV"]):
+        del found["DEV"]
+    return found
+
+
+def user_dev() -> str:
+    """The device named by DEV when tinygrad was imported ('' if none): tinygrad parses DEV once, at import,
+    and its own later `os.environ["DEV"] = ...` does not change that parse."""
+    from tinygrad.helpers import DEV
+
+    return DEV.device or ""
+
+
+def device_choice(requested: str | None) -> dict[str, Any]:
+    """How the run's device was chosen: `option` (--device / a suite's device), `DEV` (the environment
+    variable) or `default` (tinygrad's own pick: the first backend that opens, see README *Devices*)."""
+    if requested:
+        return {"by": "option", "requested": requested}
+    if dev := user_dev():
+        return {"by": "DEV", "requested": dev}
+    return {"by": "default", "requested": None}
 
 
 def collect_compile_cache() -> dict[str, Any]:
@@ -119,9 +150,10 @@ def determinism(tinygrad_env: dict[str, str]) -> dict[str, Any]:
     return {"known_deterministic": not reasons, "reasons": reasons}
 
 
-def fingerprint() -> dict[str, Any]:
+def fingerprint(requested_device: str | None = None) -> dict[str, Any]:
     tinygrad_env = collect_tinygrad_env()
     return {
+        "device_choice": device_choice(requested_device),
         "python": collect_python(),
         "packages": collect_packages(),
         "os": collect_os(),

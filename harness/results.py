@@ -81,8 +81,48 @@ def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _without_plain_dev(tinygrad_env: dict[str, str]) -> dict[str, str]:
+    """A version-2 `tinygrad_env` held the `DEV=<device>` tinygrad writes itself when it picks its default
+    device, so the same set-up recorded `{}` or `{"DEV": "CPU"}`; version 3 keeps DEV only where it says
+    more than the device (`CPU:LLVM`)."""
+    from harness.env import dev_adds_settings
+
+    return {k: v for k, v in tinygrad_env.items() if k != "DEV" or dev_adds_settings(v)}
+
+
+def _run_v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    environment = dict(doc.get("environment") or {})
+    if isinstance(environment.get("tinygrad_env"), dict):
+        environment["tinygrad_env"] = _without_plain_dev(environment["tinygrad_env"])
+    environment.setdefault("device_choice", {"by": "unknown", "requested": None})
+    return {**doc, "environment": environment}
+
+
+def _summary_v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    machines = [
+        {**m, "tinygrad_env": _without_plain_dev(m["tinygrad_env"])}
+        if isinstance(m, dict) and isinstance(m.get("tinygrad_env"), dict)
+        else m
+        for m in doc.get("machines") or []
+    ]
+    return {**doc, "machines": machines, "schema_version": 3}
+
+
+def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 changed what runs record (see schema.py); summaries and baselines drop a plain DEV."""
+    out = {**doc, "schema_version": 3}
+    kind = doc.get("kind")
+    if kind == "run":
+        out = _run_v2_to_v3(out)
+    elif kind == "summary":
+        out = _summary_v2_to_v3(out)
+    elif kind == "baseline" and isinstance(doc.get("summary"), dict):
+        out["summary"] = _summary_v2_to_v3(doc["summary"])
+    return out
+
+
 # MIGRATIONS[v] turns a version-v document into version v+1
-MIGRATIONS: dict[int, Any] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Any] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(doc: Any, origin: str) -> Any:

@@ -13,7 +13,11 @@ from harness.errors import HarnessError
 # Format history (each step has a migration in results.MIGRATIONS):
 #   1: first format.
 #   2: a comparison's `baseline` may be null (compared with no baseline); other kinds unchanged.
-SCHEMA_VERSION = 2
+#   3: runs record how the device was chosen (`environment.device_choice`), keep a plain `DEV=<device>` out
+#      of `tinygrad_env` (tinygrad writes it itself), keep their raw per-step and per-eval times
+#      (`timings.samples`), time to target with evaluation, and more of the machine's state; summaries
+#      and baselines follow (`machines[].tinygrad_env` without a plain DEV).
+SCHEMA_VERSION = 3
 KINDS = ("run", "suite", "summary", "baseline", "comparison")
 
 
