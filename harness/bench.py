@@ -56,6 +56,7 @@ def run(
 ) -> tuple[dict[str, Any], Path | None]:
     """Train once and write the validated record; returns (record, path or None)."""
     t_start, started_at = time.perf_counter(), results.utc_now()
+    env.use_cpu_keyed_cache()
     device = devices.resolve(request.device)
     choice = env.device_choice(request.device)
     if log and request.suite is None:  # a suite prints its planned devices itself

@@ -596,4 +596,7 @@ def report(paths: tuple[Path, ...], out: Path, plots_dir: Path | None, title: st
 
 
 def main() -> None:
+    from harness import env
+
+    env.use_cpu_keyed_cache()  # before tinygrad is imported: compiled code never crosses CPU models
     cli(prog_name="mnist-bench")

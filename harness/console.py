@@ -53,6 +53,11 @@ def run_summary(record: dict[str, Any], path: Path | None) -> str:
         "not reached"
         if m["steps_to_target"] is None
         else f"step {m['steps_to_target']}, {_seconds(m['time_to_target_s'])} of training"
+        + (
+            f", {_seconds(m['time_to_target_with_eval_s'])} with evaluation"
+            if m.get("time_to_target_with_eval_s") is not None
+            else ""
+        )
     )
     rows = [
         ("status", record["status"]),
@@ -67,6 +72,9 @@ def run_summary(record: dict[str, Any], path: Path | None) -> str:
         ("wall time", _seconds(t["wall_s"])),
         ("result", str(path) if path else "(not written)"),
     ]
+    stability = t.get("stability") or {}
+    if stability.get("busy"):
+        rows.append(("WARNING", "the machine was busy; these timings are marked: " + "; ".join(stability["reasons"])))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 

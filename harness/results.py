@@ -95,17 +95,35 @@ def _run_v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
     if isinstance(environment.get("tinygrad_env"), dict):
         environment["tinygrad_env"] = _without_plain_dev(environment["tinygrad_env"])
     environment.setdefault("device_choice", {"by": "unknown", "requested": None})
-    return {**doc, "environment": environment}
+    metrics = {"time_to_target_with_eval_s": None, **(doc.get("metrics") or {})}
+    timings = {"samples": None, "stability": None, **(doc.get("timings") or {})}
+    return {**doc, "environment": environment, "metrics": metrics, "timings": timings}
+
+
+def _positive_intervals(config: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 computes the 95% interval of a positive metric on the logs (never below zero); a stored
+    summary keeps its values, so the interval is recomputed from them."""
+    import numpy as np
+
+    from harness import stats
+    from harness.summary import METRICS
+
+    metrics = dict(config.get("metrics") or {})
+    for name, s in metrics.items():
+        if name in METRICS and METRICS[name].positive and isinstance(s, dict) and s.get("values"):
+            metrics[name] = {**s, "ci95": stats.interval(np.asarray(s["values"], dtype=float), positive=True)}
+    return {**config, "metrics": metrics}
 
 
 def _summary_v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    configs = [_positive_intervals(c) if isinstance(c, dict) else c for c in doc.get("configs") or []]
     machines = [
         {**m, "tinygrad_env": _without_plain_dev(m["tinygrad_env"])}
         if isinstance(m, dict) and isinstance(m.get("tinygrad_env"), dict)
         else m
         for m in doc.get("machines") or []
     ]
-    return {**doc, "machines": machines, "schema_version": 3}
+    return {**doc, "machines": machines, "configs": configs, "schema_version": 3}
 
 
 def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
@@ -187,12 +205,21 @@ def _record(
     return record
 
 
+SAMPLE_DECIMALS = 6  # raw samples are kept to the microsecond: compact, and finer than the clock's noise
+
+
+def samples(values: list[float]) -> list[float]:
+    return [round(float(v), SAMPLE_DECIMALS) for v in values]
+
+
 def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int, **common: Any) -> dict[str, Any]:
     """The versioned run record from a `train.RunOutput`."""
-    from harness import stats
+    from harness import env, stats
 
     steady = stats.percentiles(output.step_times[warmup_steps:])
     reached = output.first_eval_reaching(output.target)
+    environment = common["environment"]
+    common["environment"] = {**environment, "load_avg": {**environment["load_avg"], "end": env.load_average()}}
     metrics = {
         "accuracy": output.accuracy,
         "final_loss": finite_or_none(output.final_loss),
@@ -201,6 +228,7 @@ def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int,
         "steps_done": output.steps_done,
         "steps_to_target": int(reached[0]) if reached else None,
         "time_to_target_s": reached[2] if reached else None,
+        "time_to_target_with_eval_s": output.time_to_target_with_eval(output.target),
         "weights_sha256": output.weights_sha256,
     }
     timings = {
@@ -212,7 +240,9 @@ def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int,
         "eval_s": output.eval_s,
         "train_s": output.train_s,
         "wall_s": wall_s,
+        "samples": {"step_s": samples(output.step_times), "eval_s": samples(output.eval_times)},
     }
+    timings["stability"] = env.stability(common["environment"], steady)
     met = output.accuracy is not None and output.accuracy >= output.target
     return _record(
         common,
@@ -233,6 +263,7 @@ def failed_record(*, error: str, target: float, data_load_s: float, wall_s: floa
         "steps_done": 0,
         "steps_to_target": None,
         "time_to_target_s": None,
+        "time_to_target_with_eval_s": None,
         "weights_sha256": None,
     }
     timings = {
@@ -244,6 +275,8 @@ def failed_record(*, error: str, target: float, data_load_s: float, wall_s: floa
         "eval_s": 0.0,
         "train_s": 0.0,
         "wall_s": wall_s,
+        "samples": None,
+        "stability": None,
     }
     record = _record(common, metrics, timings, {"accuracy": target, "met": False}, "failed")
     record["error"] = error

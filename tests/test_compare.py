@@ -248,3 +248,12 @@ def test_values_read_as_plain_numbers():
     mlp = {"mean": 0.0814795, "std": 0.0023475, "n": 3}
     assert compare.describe_values(mlp, "step_time_s") == "81.5 ± 2.3 ms (n=3)"
     assert compare.describe_values({"mean": 98.65, "std": 0.044, "n": 3}, "accuracy") == "98.65 ± 0.04% (n=3)"
+
+
+def test_intervals_of_positive_quantities_stay_above_zero():
+    wide = stats.describe([2.0, 3.0, 40.0], positive=True)
+    assert wide["ci95"][0] > 0 and wide["ci95"][0] < wide["mean"] < wide["ci95"][1]
+    assert stats.describe([2.0, 3.0, 40.0])["ci95"][0] < 0  # the plain t-interval would
+    from harness import summary
+
+    assert all(m.positive for name, m in summary.METRICS.items() if name != "accuracy")

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _in_fresh_process(code: str, **extra_env: str) -> dict:
-    environ = {k: v for k, v in os.environ.items() if k != "DEV"} | extra_env
+    environ = {k: v for k, v in os.environ.items() if k not in ("DEV", "CACHEDB", env.KEYED_MARK)} | extra_env
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=environ, capture_output=True, text=True, timeout=120, check=True
     )
@@ -91,3 +91,50 @@ def test_pytest_benchmark_autosave_then_compare_has_the_same_machine_info(tmp_pa
     compared = subprocess.run([*base, storage, "--benchmark-compare"], **kw)
     assert compared.returncode == 0, compared.stdout[-2000:]
     assert "machine_info is different" not in compared.stdout + compared.stderr
+
+
+KEYED = """
+import json, os
+from harness import env
+path = env.use_cpu_keyed_cache()
+from tinygrad.helpers import CACHEDB
+found = {"env": env.collect_tinygrad_env(), "cache": env.collect_compile_cache()}
+print(json.dumps({"path": path, "tinygrad": CACHEDB, **found}))
+"""
+
+
+def test_compile_cache_is_keyed_by_cpu(tmp_path):
+    """tinygrad compiles CPU code with -march=native: a cache from another CPU (a Docker image, a CI cache)
+    must never be used, so the harness points CACHEDB at a database named after this CPU's key."""
+    got = _in_fresh_process(KEYED, XDG_CACHE_HOME=str(tmp_path))
+    key = env.cpu_key()
+    assert got["path"] == got["tinygrad"] == str(tmp_path / "tinygrad" / f"mnist-bench-{key}.db")
+    assert got["cache"]["keyed"] and got["cache"]["cpu_key"] == key
+    assert "CACHEDB" not in got["env"]  # the harness's choice, not a user setting
+    mine = _in_fresh_process(KEYED, CACHEDB=str(tmp_path / "mine.db"))
+    assert mine["path"] is None and mine["tinygrad"] == str(tmp_path / "mine.db")
+    assert mine["env"]["CACHEDB"] == str(tmp_path / "mine.db") and not mine["cache"]["keyed"]
+
+
+def test_cpu_key_changes_with_the_flags(monkeypatch):
+    key = env.cpu_key()
+    monkeypatch.setattr(env, "cpu_flags", lambda: ["sse2"])
+    assert env.cpu_key() != key
+
+
+def test_busy_machine_is_marked():
+    environment = {"cpu": {"usable_cores": 2}, "load_avg": {"start": [0.5, 0, 0], "end": [3.1, 0, 0]}}
+    steady = {"median": 1.0, "p10": 0.9, "p90": 1.1, "n": 20}
+    verdict = env.stability(environment, steady)
+    assert verdict["busy"] and "3.10 at the end > 2" in verdict["reasons"][0]
+    quiet = {"cpu": {"usable_cores": 2}, "load_avg": {"start": [0.5, 0, 0], "end": [1.2, 0, 0]}}
+    assert env.stability(quiet, steady) == {"busy": False, "reasons": []}
+    spread = env.stability(quiet, {**steady, "p90": 2.0})
+    assert spread["busy"] and "spread" in spread["reasons"][0]
+
+
+def test_environment_explains_a_timing():
+    e = env.fingerprint()
+    assert {"simd_flags", "governor"} <= set(e["cpu"])
+    assert e["load_avg"]["start"] is None or len(e["load_avg"]["start"]) == 3
+    assert e["compiler"]["cc"] and "affinity" in e["threads"]
