@@ -73,7 +73,7 @@ def _run_options(f, model: str):
             envvar="MNIST_BENCH_OUT",
             default=Path("results/runs"),
             show_default=True,
-            help="Folder for the result JSON.",
+            help="Folder for the result JSON [env MNIST_BENCH_OUT].",
         ),
         click.option(
             "--data-dir",
@@ -279,7 +279,9 @@ def _seed_override(repeat: int | None, seeds: str | None) -> list[int] | None:
 @click.option("--only", multiple=True, help="Only runs whose name matches this glob (repeatable), e.g. 'mlp-*'.")
 @click.option("--shard", help="Run only shard i of n (i/n, 1-based), e.g. for a CI matrix.")
 @click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder [default: results/runs/<suite>]."
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: $MNIST_BENCH_OUT/<suite>, else results/runs/<suite>].",
 )
 @click.option("--resume", is_flag=True, help="Skip runs whose valid result is already in --out.")
 @click.option(
@@ -290,7 +292,7 @@ def _seed_override(repeat: int | None, seeds: str | None) -> list[int] | None:
 @click.option("--data-dir", type=click.Path(path_type=Path), envvar="MNIST_BENCH_DATA", help="MNIST folder.")
 def suite_run(name, device_names, repeat, seeds, only, shard, out, resume, isolate, data_dir) -> None:
     """Run every config of suite NAME over its seeds and devices; write results and a summary."""
-    from harness import console, runner, suites
+    from harness import console, results, runner, suites
     from harness import isolate as isolation
 
     doc = suites.load(name)
@@ -300,7 +302,7 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out, resume, isola
     planned = suites.select(suites.expand(doc, device_list, override), list(only))
     if shard_spec:
         planned = suites.shard(planned, *shard_spec)
-    out = out or Path("results/runs") / doc["name"]
+    out = out or results.out_root() / doc["name"]
     with console.SuiteProgress(planned) as bar, console.terminate_as_interrupt():
         outcome = runner.run_suite(
             doc["name"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import secrets
 import tempfile
 from datetime import UTC, datetime
@@ -14,6 +15,12 @@ from harness import atomic, schema
 from harness.errors import ExitCode, HarnessError
 
 DEFAULT_OUT = Path("results/runs")
+OUT_ENV = "MNIST_BENCH_OUT"  # where every command writes results unless told otherwise (the Docker volume)
+
+
+def out_root() -> Path:
+    """The results folder: $MNIST_BENCH_OUT, else results/runs."""
+    return Path(os.environ.get(OUT_ENV) or DEFAULT_OUT)
 
 
 def utc_now() -> str:

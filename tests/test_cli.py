@@ -154,3 +154,15 @@ def test_suite_commands_in_process(tmp_path):
     both = invoke("suite", "run", "smoke", "--repeat", "2", "--seeds", "1", "--out", str(tmp_path))
     assert both.exit_code == 2 and "not both" in both.output
     assert not list(tmp_path.iterdir())  # nothing ran
+
+
+def test_suite_run_writes_under_mnist_bench_out(tmp_path):
+    """MNIST_BENCH_OUT (the Docker image sets /results, its volume) is where `suite run` writes without --out."""
+    done = CliRunner().invoke(
+        cli,
+        ["suite", "run", "smoke", "--only", "mlp-tiny", "--seeds", "0", "--device", "CPU"],
+        env={"MNIST_BENCH_OUT": str(tmp_path)},
+    )
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "smoke" / "smoke.summary.json").exists()
+    assert list((tmp_path / "smoke").glob("mlp-tiny*seed0.json"))
