@@ -107,17 +107,21 @@ def _run_v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "environment": environment, "metrics": metrics, "timings": timings}
 
 
+# summary metrics that are not positive quantities (summary.METRICS[name].positive is False; a test keeps
+# the two in step: importing summary here would be an import cycle)
+NOT_POSITIVE = frozenset({"accuracy"})
+
+
 def _positive_intervals(config: dict[str, Any]) -> dict[str, Any]:
     """Version 3 computes the 95% interval of a positive metric on the logs (never below zero); a stored
     summary keeps its values, so the interval is recomputed from them."""
     import numpy as np
 
     from harness import stats
-    from harness.summary import METRICS
 
     metrics = dict(config.get("metrics") or {})
     for name, s in metrics.items():
-        if name in METRICS and METRICS[name].positive and isinstance(s, dict) and s.get("values"):
+        if name not in NOT_POSITIVE and isinstance(s, dict) and s.get("values"):
             metrics[name] = {**s, "ci95": stats.interval(np.asarray(s["values"], dtype=float), positive=True)}
     return {**config, "metrics": metrics}
 
