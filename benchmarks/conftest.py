@@ -18,6 +18,12 @@ def usable_devices() -> list[str]:
     return [d.name for d in devices.usable()]
 
 
+def pytest_configure(config):
+    from harness import env
+
+    env.use_cpu_keyed_cache()  # compiled CPU code is only reused on the same CPU model
+
+
 def pytest_generate_tests(metafunc):
     if "device" in metafunc.fixturenames:
         metafunc.parametrize("device", usable_devices(), scope="module")

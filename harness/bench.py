@@ -56,7 +56,11 @@ def run(
 ) -> tuple[dict[str, Any], Path | None]:
     """Train once and write the validated record; returns (record, path or None)."""
     t_start, started_at = time.perf_counter(), results.utc_now()
+    env.use_cpu_keyed_cache()
     device = devices.resolve(request.device)
+    choice = env.device_choice(request.device)
+    if log and request.suite is None:  # a suite prints its planned devices itself
+        log(devices.choice_text(device.name, choice))
     if request.out_dir is not None:
         results.check_writable(Path(request.out_dir))
     if mnist is None:
@@ -65,7 +69,7 @@ def run(
         "run_id": results.new_run_id(request.spec.model),
         "spec_json": request.spec.to_json(),
         "device": device.to_json(),
-        "environment": env.fingerprint(),
+        "environment": env.fingerprint(request.device),
         "dataset": dataset_info(mnist),
         "started_at": started_at,
         "data_load_s": mnist.load_s,

@@ -405,7 +405,11 @@ def suite_show(name: str, repeat: int | None, seeds: list[int] | None) -> None:
     show_default="all runs",
     help="Run only shard i of n (i/n, 1-based), e.g. for a CI matrix.",
 )
-@out_dir_option(None, "Folder for the results and the summary.", show_default=f"{results.DEFAULT_OUT}/<suite>")
+@out_dir_option(
+    None,
+    "Folder for the results and the summary.",
+    show_default=f"$MNIST_BENCH_OUT/<suite>, else {results.DEFAULT_OUT}/<suite>",
+)
 @click.option("--resume", is_flag=True, help="Skip runs whose valid result is already in --out-dir.")
 @click.option(
     "--isolate/--in-process",
@@ -789,4 +793,7 @@ def history(summary_path, cost_path, output) -> None:
 
 
 def main() -> None:
+    from harness import env
+
+    env.use_cpu_keyed_cache()  # before tinygrad is imported: compiled code never crosses CPU models
     cli(prog_name="mnist-bench")

@@ -77,6 +77,11 @@ def _run_rows(record: dict[str, Any], path: Path | None) -> list[tuple[str, str]
         "not reached"
         if m["steps_to_target"] is None
         else f"step {m['steps_to_target']}, {_seconds(m['time_to_target_s'])} of training"
+        + (
+            f", {_seconds(m['time_to_target_with_eval_s'])} with evaluation"
+            if m.get("time_to_target_with_eval_s") is not None
+            else ""
+        )
     )
     rows = [
         ("status", record["status"]),
@@ -91,6 +96,9 @@ def _run_rows(record: dict[str, Any], path: Path | None) -> list[tuple[str, str]
         ("wall time", _seconds(t["wall_s"])),
         ("result", str(path) if path else "(not written)"),
     ]
+    stability = t.get("stability") or {}
+    if stability.get("busy"):
+        rows.append(("WARNING", "the machine was busy; these timings are marked: " + "; ".join(stability["reasons"])))
     return rows
 
 

@@ -77,3 +77,21 @@ def resolve(name: str | None) -> DeviceInfo:
             f"device {name!r} is not usable here ({e.__class__.__name__}); usable devices: {names}",
             ExitCode.ENVIRONMENT,
         ) from e
+
+
+# Devices that are tinygrad's default on a CPU-only machine only because a driver for them is installed:
+# they run on the CPU too, through another, slower compiler stack (PoCL for OpenCL).
+CPU_ALTERNATIVES = {"CL": "an OpenCL driver is installed (on a CPU-only machine: PoCL, which runs on the CPU)"}
+
+
+def choice_text(name: str, choice: dict) -> str:
+    """One line, printed before training, saying which device runs and why."""
+    how = {
+        "option": "named by --device or the suite plan",
+        "DEV": "chosen by the DEV environment variable",
+        "default": "tinygrad's default device: the first backend that opens here",
+    }[choice["by"]]
+    line = f"device: {name} ({how})"
+    if choice["by"] == "default" and (why := CPU_ALTERNATIVES.get(name.split(":")[0])):
+        line += f"; it is {name}, not CPU, because {why}; pass --device CPU for tinygrad's CPU backend"
+    return line

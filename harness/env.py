@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -10,8 +11,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-# tinygrad settings that change numerics or speed; recorded whenever they are set (DEV is not:
-# tinygrad sets it itself once a device is chosen, and the device is recorded on its own)
+# tinygrad settings that change numerics or speed; recorded whenever they are set. DEV is special:
+# tinygrad writes `DEV=<device>` into os.environ itself when it picks its default device, and the device
+# is recorded on its own (`device`, `environment.device_choice`), so DEV is recorded only when it says
+# more than the device's name (a renderer or target, e.g. `DEV=CPU:LLVM`). See `collect_tinygrad_env`.
 TINYGRAD_ENV_VARS = (
     "DEV",
     "JIT",
@@ -70,9 +73,51 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# feature flags that decide which instructions compiled code may use (the full list is hashed in cpu_key)
+SIMD_FLAG_PREFIXES = ("sse", "ssse", "avx", "fma", "f16c", "amx", "bmi", "neon", "asimd", "sve", "sme")
+
+
+def cpu_governor() -> str | None:
+    """cpufreq's scaling governor of CPU 0 (`performance`, `powersave`, ...), None where unreadable (VMs)."""
+    try:
+        return Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip() or None
+    except OSError:
+        return None
+
+
 def collect_cpu() -> dict[str, Any]:
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"model": cpu_model(), "cores": os.cpu_count() or 1, "usable_cores": affinity or 1}
+    return {
+        "model": cpu_model(),
+        "cores": os.cpu_count() or 1,
+        "usable_cores": affinity or 1,
+        "simd_flags": [f for f in cpu_flags() if f.startswith(SIMD_FLAG_PREFIXES)],
+        "governor": cpu_governor(),
+    }
+
+
+def load_average() -> list[float] | None:
+    """1-, 5- and 15-minute load averages, None where the OS has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+THREAD_VARS = ("NUM_CPU_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def collect_threads() -> dict[str, Any]:
+    """CPUs this process may run on and the thread-count variables set."""
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {"affinity": affinity, "env": {k: os.environ[k] for k in THREAD_VARS if k in os.environ}}
+
+
+def collect_compiler() -> dict[str, str | None]:
+    """The C compiler tinygrad's CPU backend calls (CC, default clang) and its version line."""
+    cc = os.environ.get("CC", "clang")
+    out = _run([cc, "--version"])
+    return {"cc": cc, "version": out.splitlines()[0].strip() if out else None}
 
 
 def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
@@ -101,8 +146,89 @@ def collect_git() -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status)}
 
 
+def dev_adds_settings(value: str) -> bool:
+    """Whether a DEV value says more than which device: `CPU:LLVM` (a renderer) does; `CPU`, `CL`, `CUDA:1`
+    (what tinygrad writes itself, or a plain device choice) do not."""
+    return any(not part.split(":", 1)[1].isdigit() for part in value.split(";") if ":" in part)
+
+
 def collect_tinygrad_env() -> dict[str, str]:
-    return {name: os.environ[name] for name in TINYGRAD_ENV_VARS if name in os.environ}
+    """tinygrad settings in force, the same whichever way the device was chosen: a plain `DEV=<device>`
+    (which tinygrad writes itself after picking its default) is left out, the device being recorded apart."""
+    found = {name: os.environ[name] for name in TINYGRAD_ENV_VARS if name in os.environ}
+    if found.get("CACHEDB") is not None and found["CACHEDB"] == _harness_cachedb():
+        del found["CACHEDB"]  # the harness's per-CPU cache, not a user's setting
+    if "DEV" in found and not dev_adds_settings(found["DEV"]):
+        del found["DEV"]
+    return found
+
+
+def user_dev() -> str:
+    """The device named by DEV when tinygrad was imported ('' if none): tinygrad parses DEV once, at import,
+    and its own later `os.environ["DEV"] = ...` does not change that parse."""
+    from tinygrad.helpers import DEV
+
+    return DEV.device or ""
+
+
+def device_choice(requested: str | None) -> dict[str, Any]:
+    """How the run's device was chosen: `option` (--device / a suite's device), `DEV` (the environment
+    variable) or `default` (tinygrad's own pick: the first backend that opens, see README *Devices*)."""
+    if requested:
+        return {"by": "option", "requested": requested}
+    if dev := user_dev():
+        return {"by": "DEV", "requested": dev}
+    return {"by": "default", "requested": None}
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's feature flags (/proc/cpuinfo), sorted; empty where unreadable."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return sorted(set(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return []
+
+
+def cpu_key() -> str:
+    """Short hash of what compiled CPU code depends on: architecture, CPU model and feature flags.
+    tinygrad compiles CPU kernels with `-march=native`, so code from one key must not run under another."""
+    text = "\n".join([platform.machine(), cpu_model(), " ".join(cpu_flags())])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def keyed_cache_path() -> Path:
+    """tinygrad's cache folder, with a database file per CPU key."""
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "tinygrad" / f"mnist-bench-{cpu_key()}.db"
+
+
+KEYED_MARK = "MNIST_BENCH_KEYED_CACHEDB"  # the CACHEDB the harness set (inherited by child processes)
+
+
+def _harness_cachedb() -> str | None:
+    return os.environ.get(KEYED_MARK)
+
+
+def use_cpu_keyed_cache() -> str | None:
+    """Point tinygrad's compile cache at a database keyed by this CPU (unless the user set CACHEDB), so a
+    cache copied from another machine (a Docker image, a CI cache) is never used here. Returns the path,
+    or None when the user's CACHEDB stands or tinygrad already opened another database."""
+    if "CACHEDB" in os.environ and os.environ["CACHEDB"] != _harness_cachedb():
+        return None
+    path = str(keyed_cache_path())
+    helpers = sys.modules.get("tinygrad.helpers")
+    if helpers is not None and path != helpers.CACHEDB:
+        if getattr(helpers, "_db_connection", None) is not None:
+            return None
+        helpers.CACHEDB = path
+    os.environ["CACHEDB"] = os.environ[KEYED_MARK] = path
+    return path
 
 
 def collect_compile_cache() -> dict[str, Any]:
@@ -111,7 +237,14 @@ def collect_compile_cache() -> dict[str, Any]:
 
     path = Path(CACHEDB)
     size = path.stat().st_size if path.exists() else 0
-    return {"path": str(path), "enabled": CACHELEVEL.value > 0, "bytes": size, "warm": size > 0}
+    return {
+        "path": str(path),
+        "enabled": CACHELEVEL.value > 0,
+        "bytes": size,
+        "warm": size > 0,
+        "cpu_key": cpu_key(),
+        "keyed": str(path) == _harness_cachedb(),
+    }
 
 
 def determinism(tinygrad_env: dict[str, str]) -> dict[str, Any]:
@@ -119,9 +252,10 @@ def determinism(tinygrad_env: dict[str, str]) -> dict[str, Any]:
     return {"known_deterministic": not reasons, "reasons": reasons}
 
 
-def fingerprint() -> dict[str, Any]:
+def fingerprint(requested_device: str | None = None) -> dict[str, Any]:
     tinygrad_env = collect_tinygrad_env()
     return {
+        "device_choice": device_choice(requested_device),
         "python": collect_python(),
         "packages": collect_packages(),
         "os": collect_os(),
@@ -131,4 +265,30 @@ def fingerprint() -> dict[str, Any]:
         "tinygrad_env": tinygrad_env,
         "determinism": determinism(tinygrad_env),
         "compile_cache": collect_compile_cache(),
+        "threads": collect_threads(),
+        "compiler": collect_compiler(),
+        "load_avg": {"start": load_average(), "end": None},  # `end` is filled when the run ends
     }
+
+
+# a run's steady steps usually spread by 10-20% of the median between p10 and p90 on a quiet machine here
+# (MLP 42.5-47.2 ms around 44.3, CNN 1.30-1.50 s around 1.34); several times that means other work ran
+SPREAD_LIMIT = 0.5
+MIN_STEPS_FOR_SPREAD = 5
+
+
+def stability(environment: dict[str, Any], steady: dict[str, Any] | None) -> dict[str, Any]:
+    """Whether the machine was visibly busy during the run (pyperf warns likewise): a 1-minute load average
+    above the cores this process may use, at the start or the end, or a step-time spread (p90 - p10 over
+    the median) far above its usual. Numbers from a busy run are marked, not dropped."""
+    reasons = []
+    cores = environment["cpu"]["usable_cores"]
+    for when in ("start", "end"):
+        load = (environment.get("load_avg") or {}).get(when)
+        if load and load[0] > cores:
+            reasons.append(f"load average {load[0]:.2f} at the {when} > {cores} usable core(s)")
+    if steady and steady["n"] >= MIN_STEPS_FOR_SPREAD and steady["median"] > 0:
+        spread = (steady["p90"] - steady["p10"]) / steady["median"]
+        if spread > SPREAD_LIMIT:
+            reasons.append(f"step-time spread (p90 - p10) is {spread:.0%} of the median (usual: under 20%)")
+    return {"busy": bool(reasons), "reasons": reasons}

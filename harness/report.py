@@ -113,19 +113,28 @@ def config_table(configs: list[dict[str, Any]]) -> list[str]:
         "target met",
         "train time s",
         "step ms (median)",
+        "step ms (p10, gated)",
         "samples/s",
-        "time to target s",
+        "time to target s (training)",
+        "time to target s (with eval)",
     ]
     lines = [_row(head), "|" + "---|" * len(head)]
     for i, c in enumerate(configs, 1):
         m, cfg = c["metrics"], c["config"]
         ci = "n/a" if m["accuracy"] is None else f"[{m['accuracy']['ci95'][0]:.2f}, {m['accuracy']['ci95'][1]:.2f}]"
         ttt = _stat(m["time_to_target_s"], "time_to_target_s") if m["time_to_target_s"] else "not reached"
+        with_eval = m.get("time_to_target_with_eval_s")
+        ttt_eval = (
+            _stat(with_eval, "time_to_target_with_eval_s")
+            if with_eval
+            else ("not reached" if not m["time_to_target_s"] else "n/a")
+        )
+        busy = f" (busy: seed {', '.join(map(str, c['busy_seeds']))})" if c.get("busy_seeds") else ""
         lines.append(
             _row(
                 [
                     str(i),
-                    f"`{c['name']}`",
+                    f"`{c['name']}`{busy}",
                     c["category"],
                     c["description"] or "",
                     f"{cfg['lr']:g}",
@@ -137,8 +146,10 @@ def config_table(configs: list[dict[str, Any]]) -> list[str]:
                     f"{c['targets_met']}/{len(c['seeds'])}",
                     _stat(m["train_s"], "train_s"),
                     _stat(m["step_time_s"], "step_time_s"),
+                    _stat(m.get("step_time_p10_s"), "step_time_p10_s"),
                     _stat(m["samples_per_s"], "samples_per_s"),
                     ttt,
+                    ttt_eval,
                 ]
             )
         )
@@ -287,9 +298,17 @@ def method_section() -> list[str]:
         "",
         "- Each config ran once per seed; the seed fixes weight init and batch order. Accuracy is on the full "
         "test set after the last step; mean ± std and the 95% t-interval are over seeds.",
-        "- Step time: the median over all steps after the 2 warm-up (compile) steps, device synchronised. "
-        "Training time excludes evaluation; time to target is the training time at the first evaluation "
-        "(every `eval_every` steps) at or above the target.",
+        "- Step time: every step is timed with the device synchronised, and each run keeps every step's time "
+        "(`timings.samples`). The tables show two readings over the steps after the 2 warm-up (compile) "
+        "steps: the median, and the 10th percentile (the fastest tenth of the steps, least moved by other "
+        "processes). The regression gate (`mnist-bench compare`, rule `step_time_p10:+10%`) judges the "
+        "10th percentile.",
+        "- Time to target, two readings: *training* is the training time (steps, compile included) at the "
+        "first evaluation (every `eval_every` steps) at or above the target, evaluation excluded; *with eval* "
+        "adds every evaluation up to and including that one, as MLPerf's time-to-train does.",
+        "- Intervals of times, rates and counts are computed on their logarithms, so they never go below zero.",
+        "- A run is marked busy when the load average exceeded the usable cores at its start or end, or its "
+        "step times spread far more than usual; such configs are marked in the tables.",
         "- A difference is called significant only when the 95% intervals do not overlap and a Welch t-test "
         'gives p < 0.05; otherwise the report says "no significant difference".',
         "",

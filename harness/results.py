@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import secrets
 import tempfile
 from datetime import UTC, datetime
@@ -14,6 +15,12 @@ from harness import atomic, schema
 from harness.errors import ExitCode, HarnessError
 
 DEFAULT_OUT = Path("results/runs")
+OUT_ENV = "MNIST_BENCH_OUT"  # where every command writes results unless told otherwise (the Docker volume)
+
+
+def out_root() -> Path:
+    """The results folder: $MNIST_BENCH_OUT, else results/runs."""
+    return Path(os.environ.get(OUT_ENV) or DEFAULT_OUT)
 
 
 def utc_now() -> str:
@@ -81,8 +88,70 @@ def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _without_plain_dev(tinygrad_env: dict[str, str]) -> dict[str, str]:
+    """A version-2 `tinygrad_env` held the `DEV=<device>` tinygrad writes itself when it picks its default
+    device, so the same set-up recorded `{}` or `{"DEV": "CPU"}`; version 3 keeps DEV only where it says
+    more than the device (`CPU:LLVM`)."""
+    from harness.env import dev_adds_settings
+
+    return {k: v for k, v in tinygrad_env.items() if k != "DEV" or dev_adds_settings(v)}
+
+
+def _run_v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    environment = dict(doc.get("environment") or {})
+    if isinstance(environment.get("tinygrad_env"), dict):
+        environment["tinygrad_env"] = _without_plain_dev(environment["tinygrad_env"])
+    environment.setdefault("device_choice", {"by": "unknown", "requested": None})
+    metrics = {"time_to_target_with_eval_s": None, **(doc.get("metrics") or {})}
+    timings = {"samples": None, "stability": None, **(doc.get("timings") or {})}
+    return {**doc, "environment": environment, "metrics": metrics, "timings": timings}
+
+
+# summary metrics that are not positive quantities (summary.METRICS[name].positive is False; a test keeps
+# the two in step: importing summary here would be an import cycle)
+NOT_POSITIVE = frozenset({"accuracy"})
+
+
+def _positive_intervals(config: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 computes the 95% interval of a positive metric on the logs (never below zero); a stored
+    summary keeps its values, so the interval is recomputed from them."""
+    import numpy as np
+
+    from harness import stats
+
+    metrics = dict(config.get("metrics") or {})
+    for name, s in metrics.items():
+        if name not in NOT_POSITIVE and isinstance(s, dict) and s.get("values"):
+            metrics[name] = {**s, "ci95": stats.interval(np.asarray(s["values"], dtype=float), positive=True)}
+    return {**config, "metrics": metrics}
+
+
+def _summary_v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    configs = [_positive_intervals(c) if isinstance(c, dict) else c for c in doc.get("configs") or []]
+    machines = [
+        {**m, "tinygrad_env": _without_plain_dev(m["tinygrad_env"])}
+        if isinstance(m, dict) and isinstance(m.get("tinygrad_env"), dict)
+        else m
+        for m in doc.get("machines") or []
+    ]
+    return {**doc, "machines": machines, "configs": configs, "schema_version": 3}
+
+
+def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 changed what runs record (see schema.py); summaries and baselines drop a plain DEV."""
+    out = {**doc, "schema_version": 3}
+    kind = doc.get("kind")
+    if kind == "run":
+        out = _run_v2_to_v3(out)
+    elif kind == "summary":
+        out = _summary_v2_to_v3(out)
+    elif kind == "baseline" and isinstance(doc.get("summary"), dict):
+        out["summary"] = _summary_v2_to_v3(doc["summary"])
+    return out
+
+
 # MIGRATIONS[v] turns a version-v document into version v+1
-MIGRATIONS: dict[int, Any] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Any] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(doc: Any, origin: str) -> Any:
@@ -147,12 +216,21 @@ def _record(
     return record
 
 
+SAMPLE_DECIMALS = 6  # raw samples are kept to the microsecond: compact, and finer than the clock's noise
+
+
+def samples(values: list[float]) -> list[float]:
+    return [round(float(v), SAMPLE_DECIMALS) for v in values]
+
+
 def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int, **common: Any) -> dict[str, Any]:
     """The versioned run record from a `train.RunOutput`."""
-    from harness import stats
+    from harness import env, stats
 
     steady = stats.percentiles(output.step_times[warmup_steps:])
     reached = output.first_eval_reaching(output.target)
+    environment = common["environment"]
+    common["environment"] = {**environment, "load_avg": {**environment["load_avg"], "end": env.load_average()}}
     metrics = {
         "accuracy": output.accuracy,
         "final_loss": finite_or_none(output.final_loss),
@@ -161,6 +239,7 @@ def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int,
         "steps_done": output.steps_done,
         "steps_to_target": int(reached[0]) if reached else None,
         "time_to_target_s": reached[2] if reached else None,
+        "time_to_target_with_eval_s": output.time_to_target_with_eval(output.target),
         "weights_sha256": output.weights_sha256,
     }
     timings = {
@@ -172,7 +251,9 @@ def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int,
         "eval_s": output.eval_s,
         "train_s": output.train_s,
         "wall_s": wall_s,
+        "samples": {"step_s": samples(output.step_times), "eval_s": samples(output.eval_times)},
     }
+    timings["stability"] = env.stability(common["environment"], steady)
     met = output.accuracy is not None and output.accuracy >= output.target
     return _record(
         common,
@@ -193,6 +274,7 @@ def failed_record(*, error: str, target: float, data_load_s: float, wall_s: floa
         "steps_done": 0,
         "steps_to_target": None,
         "time_to_target_s": None,
+        "time_to_target_with_eval_s": None,
         "weights_sha256": None,
     }
     timings = {
@@ -204,6 +286,8 @@ def failed_record(*, error: str, target: float, data_load_s: float, wall_s: floa
         "eval_s": 0.0,
         "train_s": 0.0,
         "wall_s": wall_s,
+        "samples": None,
+        "stability": None,
     }
     record = _record(common, metrics, timings, {"accuracy": target, "met": False}, "failed")
     record["error"] = error

@@ -78,7 +78,7 @@ def plan(
     out_dir: Path | None = None,
 ) -> SuitePlan:
     """Suite NAME (shipped or a path) expanded over seeds and devices, filtered by `only` globs, cut to
-    shard (i, n); `out_dir` defaults to results.DEFAULT_OUT/<suite>."""
+    shard (i, n); `out_dir` defaults to <results.out_root()>/<suite> ($MNIST_BENCH_OUT or results/runs)."""
     from harness import suites
 
     doc = suites.load(name)
@@ -87,7 +87,7 @@ def plan(
     planned = suites.select(suites.expand(doc, device_list, override), list(only))
     if shard is not None:
         planned = suites.shard(planned, *shard)
-    return SuitePlan(doc, planned, device_list, out_dir or results.DEFAULT_OUT / doc["name"])
+    return SuitePlan(doc, planned, device_list, out_dir or results.out_root() / doc["name"])
 
 
 def run_plan(

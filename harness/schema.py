@@ -12,11 +12,14 @@ from harness.errors import HarnessError
 # Of every JSON file the harness writes (and of suite files); separate from the package version.
 # Format history (each step has a migration in results.MIGRATIONS):
 #   1: first format.
-#   2: a comparison's `baseline` may be null (compared with no baseline); other kinds unchanged; new kinds
-#      `cost` and `cost_comparison` (deterministic tinygrad cost counters) start at this version.
-#      `verdict` (the checks of one pull request combined) starts at this version too.
-SCHEMA_VERSION = 2
-# perf: benchmarks/perf.py; verdict: the combined verdict of one pull request (harness/verdict.py)
+#   2: a comparison's `baseline` may be null (compared with no baseline); other kinds unchanged.
+#   3: runs record how the device was chosen (`environment.device_choice`), keep a plain `DEV=<device>` out
+#      of `tinygrad_env` (tinygrad writes it itself), keep their raw per-step and per-eval times
+#      (`timings.samples`), time to target with evaluation, and more of the machine's state; summaries
+#      and baselines follow (`machines[].tinygrad_env` without a plain DEV).
+#      New kinds at version 2, carried on unchanged: `cost` and `cost_comparison` (tinygrad's deterministic
+#      cost counts), `perf` (benchmarks/perf.py), `verdict` (the checks of one pull request combined).
+SCHEMA_VERSION = 3
 KINDS = ("run", "suite", "summary", "baseline", "comparison", "cost", "cost_comparison", "perf", "verdict")
 
 

@@ -6,6 +6,11 @@ from pathlib import Path
 import pytest
 
 from harness import data as mnist_data
+from harness import env
+
+
+def pytest_configure(config):
+    env.use_cpu_keyed_cache()  # compiled CPU code is only reused on the same CPU model
 
 
 @pytest.fixture(scope="session")

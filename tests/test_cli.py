@@ -223,3 +223,15 @@ def test_suite_plan_is_a_library_call():
     plan = runner.plan("smoke", seeds=[3], only=["mlp*"], shard=(1, 1))
     assert plan.out_dir == results.DEFAULT_OUT / "smoke" and plan.devices == ["CPU"]
     assert plan.runs and all(p.spec.seed == 3 and p.name.startswith("mlp") for p in plan.runs)
+
+
+def test_suite_run_writes_under_mnist_bench_out(tmp_path):
+    """MNIST_BENCH_OUT (the Docker image sets /results, its volume) is where `suite run` writes without --out."""
+    done = CliRunner().invoke(
+        cli,
+        ["suite", "run", "smoke", "--only", "mlp-tiny", "--seeds", "0", "--device", "CPU"],
+        env={"MNIST_BENCH_OUT": str(tmp_path)},
+    )
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "smoke" / "smoke.summary.json").exists()
+    assert list((tmp_path / "smoke").glob("mlp-tiny*seed0.json"))

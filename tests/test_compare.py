@@ -281,3 +281,12 @@ def test_cost_counts_neither_side_recorded_make_no_row():
     assert rows == regressions == untested == []
     rows, _, untested = compare.judge("cfg", {}, {"flops_per_step": _counts(1.0)}, [compare.parse_rule("flops:+0%")])
     assert rows[0]["verdict"] == "info" and untested
+
+
+def test_intervals_of_positive_quantities_stay_above_zero():
+    wide = stats.describe([2.0, 3.0, 40.0], positive=True)
+    assert wide["ci95"][0] > 0 and wide["ci95"][0] < wide["mean"] < wide["ci95"][1]
+    assert stats.describe([2.0, 3.0, 40.0])["ci95"][0] < 0  # the plain t-interval would
+    from harness import results, summary
+
+    assert {name for name, m in summary.METRICS.items() if not m.positive} == results.NOT_POSITIVE

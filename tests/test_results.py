@@ -97,3 +97,41 @@ def test_load_checks_the_expected_kind(tmp_path, record):
 def test_record_says_whether_the_compile_cache_was_warm(record):
     cache = record["environment"]["compile_cache"]
     assert cache["path"].endswith(".db") and cache["bytes"] >= 0 and cache["warm"] == (cache["bytes"] > 0)
+
+
+def test_record_keeps_raw_samples_and_both_times_to_target(record):
+    t, m = record["timings"], record["metrics"]
+    assert len(t["samples"]["step_s"]) == m["steps_done"] == 4 and len(t["samples"]["eval_s"]) == 2
+    assert all(round(x, 6) == x for x in t["samples"]["step_s"])  # microseconds: compact
+    assert abs(sum(t["samples"]["step_s"]) - t["train_s"]) < 1e-4
+    assert abs(sum(t["samples"]["eval_s"]) - t["eval_s"]) < 1e-4
+    assert set(t["stability"]) == {"busy", "reasons"}
+    assert record["environment"]["load_avg"]["end"] is not None
+
+
+def test_time_to_target_with_eval_adds_the_evaluations_up_to_the_target():
+    from harness.train import RunOutput
+
+    out = RunOutput(
+        accuracy=97.0, final_loss=0.1, diverged=False, loss_curve=[], evals=[[50, 90.0, 5.0], [100, 96.0, 10.0],
+        [150, 97.0, 15.0]], step_times=[], eval_times=[1.0, 2.0, 4.0], compile_s=0, eval_s=7.0, train_s=15.0,
+        weights_sha256=None, target=95.0, steps_done=150,
+    )  # fmt: skip
+    assert out.first_eval_reaching(95.0)[2] == 10.0  # training only
+    assert out.time_to_target_with_eval(95.0) == 13.0  # MLPerf: evaluations until the target included
+    assert out.time_to_target_with_eval(99.0) is None
+
+
+def test_committed_older_records_migrate(tmp_path):
+    """A record older than version 3 held tinygrad's own DEV=CPU; version 3 drops it and marks what it cannot know."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "results/gate/runs/mlp-default__CPU__seed0.json"
+    raw = json.loads(path.read_text())
+    assert raw["schema_version"] < 3 and raw["environment"]["tinygrad_env"] == {"DEV": "CPU"}
+    doc = results.load(path, "run")
+    assert doc["environment"]["tinygrad_env"] == {} and doc["environment"]["device_choice"]["by"] == "unknown"
+    assert doc["timings"]["samples"] is None and doc["metrics"]["time_to_target_with_eval_s"] is None
+    renderer = {**raw, "environment": {**raw["environment"], "tinygrad_env": {"DEV": "CPU:LLVM", "BEAM": "1"}}}
+    (tmp_path / "r.json").write_text(json.dumps(renderer))
+    assert results.load(tmp_path / "r.json")["environment"]["tinygrad_env"] == {"DEV": "CPU:LLVM", "BEAM": "1"}

@@ -1,0 +1,140 @@
+"""Environment capture: the device choice, DEV, and the machine facts that explain a timing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import devices, env
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _in_fresh_process(code: str, **extra_env: str) -> dict:
+    environ = {k: v for k, v in os.environ.items() if k not in ("DEV", "CACHEDB", env.KEYED_MARK)} | extra_env
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=environ, capture_output=True, text=True, timeout=120, check=True
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+FINGERPRINT_AFTER = """
+import json
+from harness import devices, env
+d = devices.resolve({name!r})
+print(json.dumps({{"device": d.name, "env": env.collect_tinygrad_env(), "choice": env.device_choice({name!r}),
+                  "line": devices.choice_text(d.name, env.device_choice({name!r}))}}))
+"""
+
+
+def test_plain_dev_is_not_a_setting_but_a_renderer_is(monkeypatch):
+    monkeypatch.setenv("DEV", "CPU")
+    monkeypatch.setenv("BEAM", "2")
+    assert env.collect_tinygrad_env() == {"BEAM": "2"}
+    monkeypatch.setenv("DEV", "CPU:LLVM")
+    assert env.collect_tinygrad_env()["DEV"] == "CPU:LLVM"
+    assert not env.dev_adds_settings("CUDA:1") and not env.dev_adds_settings("CL")
+
+
+def test_device_choice_words():
+    assert env.device_choice("CPU") == {"by": "option", "requested": "CPU"}
+    line = devices.choice_text("CL", {"by": "default", "requested": None})
+    assert "OpenCL" in line and "--device CPU" in line
+    assert "--device" not in devices.choice_text("CPU", {"by": "default", "requested": None}).split(";")[0][-20:]
+
+
+def test_flag_and_default_record_the_same_tinygrad_env():
+    """tinygrad writes DEV=<device> into os.environ when it picks its default: the record must not differ."""
+    default = _in_fresh_process(FINGERPRINT_AFTER.format(name=None))
+    named = _in_fresh_process(FINGERPRINT_AFTER.format(name=default["device"]))
+    assert default["env"] == named["env"] and "DEV" not in default["env"]
+    assert default["choice"] == {"by": "default", "requested": None}
+    assert named["choice"]["by"] == "option"
+    by_dev = _in_fresh_process(FINGERPRINT_AFTER.format(name=None), DEV=default["device"])
+    assert by_dev["env"] == default["env"] and by_dev["choice"] == {"by": "DEV", "requested": default["device"]}
+
+
+def opencl_driver() -> str | None:
+    """Why there is no OpenCL driver here, or None when one is installed."""
+    vendors = Path("/etc/OpenCL/vendors")
+    if not vendors.is_dir() or not any(vendors.glob("*.icd")):
+        return "no OpenCL driver installed (apt-get install pocl-opencl-icd to run this test)"
+    return None
+
+
+@pytest.mark.skipif(opencl_driver() is not None, reason=opencl_driver() or "")
+def test_with_an_opencl_driver_the_default_is_cl_and_said_so():
+    default = _in_fresh_process(FINGERPRINT_AFTER.format(name=None))
+    assert default["device"] == "CL"
+    assert "not CPU" in default["line"] and "--device CPU" in default["line"]
+    named = _in_fresh_process(FINGERPRINT_AFTER.format(name="CPU"))
+    assert named["device"] == "CPU" and named["env"] == default["env"] and "DEV" not in named["env"]
+
+
+@pytest.mark.slow
+def test_pytest_benchmark_autosave_then_compare_has_the_same_machine_info(tmp_path):
+    """The saved machine_info (written after the benchmarks ran, when tinygrad has set DEV) equals the one a
+    later --benchmark-compare computes, so no `Benchmark machine_info is different` warning."""
+    environ = {k: v for k, v in os.environ.items() if k != "DEV"}
+    base = [sys.executable, "-m", "pytest", "benchmarks/test_benchmarks.py", "-q", "-p", "no:cacheprovider"]
+    # a tinygrad benchmark (the MLP's eval pass: tinygrad picks its default device on the way) and a cheap one
+    base += ["-k", "data_load or (eval_pass and mlp)", "--benchmark-max-time=0.5"]
+    storage = f"--benchmark-storage=file://{tmp_path}"
+    kw = dict(cwd=REPO, env=environ, capture_output=True, text=True, timeout=300)
+    saved = subprocess.run([*base, storage, "--benchmark-autosave"], **kw)
+    assert saved.returncode == 0, saved.stdout[-2000:]
+    compared = subprocess.run([*base, storage, "--benchmark-compare"], **kw)
+    assert compared.returncode == 0, compared.stdout[-2000:]
+    assert "machine_info is different" not in compared.stdout + compared.stderr
+
+
+KEYED = """
+import json, os
+from harness import env
+path = env.use_cpu_keyed_cache()
+from tinygrad.helpers import CACHEDB
+found = {"env": env.collect_tinygrad_env(), "cache": env.collect_compile_cache()}
+print(json.dumps({"path": path, "tinygrad": CACHEDB, **found}))
+"""
+
+
+def test_compile_cache_is_keyed_by_cpu(tmp_path):
+    """tinygrad compiles CPU code with -march=native: a cache from another CPU (a Docker image, a CI cache)
+    must never be used, so the harness points CACHEDB at a database named after this CPU's key."""
+    got = _in_fresh_process(KEYED, XDG_CACHE_HOME=str(tmp_path))
+    key = env.cpu_key()
+    assert got["path"] == got["tinygrad"] == str(tmp_path / "tinygrad" / f"mnist-bench-{key}.db")
+    assert got["cache"]["keyed"] and got["cache"]["cpu_key"] == key
+    assert "CACHEDB" not in got["env"]  # the harness's choice, not a user setting
+    mine = _in_fresh_process(KEYED, CACHEDB=str(tmp_path / "mine.db"))
+    assert mine["path"] is None and mine["tinygrad"] == str(tmp_path / "mine.db")
+    assert mine["env"]["CACHEDB"] == str(tmp_path / "mine.db") and not mine["cache"]["keyed"]
+
+
+def test_cpu_key_changes_with_the_flags(monkeypatch):
+    key = env.cpu_key()
+    monkeypatch.setattr(env, "cpu_flags", lambda: ["sse2"])
+    assert env.cpu_key() != key
+
+
+def test_busy_machine_is_marked():
+    environment = {"cpu": {"usable_cores": 2}, "load_avg": {"start": [0.5, 0, 0], "end": [3.1, 0, 0]}}
+    steady = {"median": 1.0, "p10": 0.9, "p90": 1.1, "n": 20}
+    verdict = env.stability(environment, steady)
+    assert verdict["busy"] and "3.10 at the end > 2" in verdict["reasons"][0]
+    quiet = {"cpu": {"usable_cores": 2}, "load_avg": {"start": [0.5, 0, 0], "end": [1.2, 0, 0]}}
+    assert env.stability(quiet, steady) == {"busy": False, "reasons": []}
+    spread = env.stability(quiet, {**steady, "p90": 2.0})
+    assert spread["busy"] and "spread" in spread["reasons"][0]
+
+
+def test_environment_explains_a_timing():
+    e = env.fingerprint()
+    assert {"simd_flags", "governor"} <= set(e["cpu"])
+    assert e["load_avg"]["start"] is None or len(e["load_avg"]["start"]) == 3
+    assert e["compiler"]["cc"] and "affinity" in e["threads"]
