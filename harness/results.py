@@ -255,13 +255,16 @@ def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int,
     }
     timings["stability"] = env.stability(common["environment"], steady)
     met = output.accuracy is not None and output.accuracy >= output.target
-    return _record(
+    record = _record(
         common,
         metrics,
         timings,
         {"accuracy": output.target, "met": met},
         status_of(output.accuracy, output.target, output.diverged),
     )
+    if output.cost is not None:
+        record["cost"] = output.cost
+    return record
 
 
 def failed_record(*, error: str, target: float, data_load_s: float, wall_s: float, **common: Any) -> dict[str, Any]:

@@ -11,10 +11,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from harness import augment, optim
+from harness import augment, counters, optim
 from harness.data import Mnist
 from harness.models import build
 from harness.spec import RunSpec
@@ -40,6 +41,7 @@ class RunOutput:
     weights_sha256: str | None
     target: float
     steps_done: int
+    cost: dict[str, Any] | None = None  # counters.trainer_profile of the captured steps (None: never captured)
 
     def first_eval_reaching(self, target: float) -> list[float] | None:
         return next((e for e in self.evals if e[1] >= target), None)
@@ -186,6 +188,12 @@ def train(
             if step < spec.steps:
                 _phase(progress, "training")
     diverged = not math.isfinite(loss)
+    steady = step_times[WARMUP_STEPS:]
+    cost = (
+        counters.trainer_profile(trainer, float(np.median(steady)) if steady else None)
+        if trainer.train_step.captured is not None
+        else None
+    )
     return RunOutput(
         accuracy=None if diverged else evals[-1][1],
         final_loss=loss if not diverged else None,
@@ -200,4 +208,5 @@ def train(
         weights_sha256=None if diverged else weights_sha256(trainer.model),
         target=target,
         steps_done=len(step_times),
+        cost=cost,
     )

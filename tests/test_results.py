@@ -20,6 +20,7 @@ def record(small):
 
 def test_record_is_schema_valid_and_complete(record):
     assert schema.errors(record, "run") == []
+    assert record["cost"]["train_step"]["kernels"] > 0 and record["cost"]["model"] == "mlp"
     assert record["schema_version"] == schema.SCHEMA_VERSION and record["status"] == "target_missed"
     assert record["dataset"]["n_test"] == 500 and len(record["dataset"]["sha256"]) == 4
     assert record["timings"]["step_time_s"]["n"] == 2

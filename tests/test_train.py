@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -91,3 +92,25 @@ def test_trainer_hands_tinygrad_writable_buffers(small, monkeypatch):
     trainer = train.Trainer(RunSpec.defaults("mlp", steps=1), dataclasses.replace(small, **frozen), "CPU")
     assert len(given) >= 4 and all(given)
     assert trainer.x_train.shape == (len(small.y_train), 1, 28, 28)
+
+
+def test_every_run_records_what_tinygrad_says_its_step_costs(small):
+    """The captured step's counts, the same for another seed; the summary's cost metrics read them."""
+    from harness import summary
+
+    spec = RunSpec.defaults("mlp", steps=4, batch_size=32, eval_every=0, model_config={"hidden": [64]})
+    a = train.train(spec, small, "CPU", target=50.0).cost
+    b = train.train(dataclasses.replace(spec, seed=1), small, "CPU", target=50.0).cost
+    assert a["train_step"]["kernels"] == len(a["kernels"]) > 0
+    assert a["train_step"]["flops"] == sum(k["ops"] for k in a["kernels"]) > 0
+    assert a["derived"]["gflop_per_s"] > 0
+    assert a["eval_pass"] is None  # one 500-image eval batch: the eval step is never captured by the JIT
+    assert (a["train_step"], a["kernels"]) == (b["train_step"], b["kernels"])
+    assert a["memory"]["jit_buffers_bytes"] == b["memory"]["jit_buffers_bytes"]  # in_use_bytes is the process's
+    record = {"cost": a}
+    assert summary.METRICS["flops_per_step"].read(record) == a["train_step"]["flops"]
+    assert summary.METRICS["eval_flops"].read(record) is None
+
+
+def test_a_run_too_short_to_capture_records_no_cost(small):
+    assert train.train(RunSpec.defaults("mlp", steps=1, batch_size=32), small, "CPU", target=50.0).cost is None
