@@ -238,19 +238,44 @@ def compare(
     rows, regressions, untested = _rows(pairs, rules)
     problems = regressions + summary.problems(current, label="name")
     warnings = seed_differences(pairs) + untested if baseline is not None else [missing_baseline(baseline_path)]
+    return document(
+        current["suite"],
+        {"path": current_path, "machines": current["machines"]},
+        {"path": baseline_path, "machines": baseline["machines"]} if baseline is not None else None,
+        rules,
+        env_diff,
+        warnings,
+        rows,
+        problems,
+    )
+
+
+def document(
+    suite: str,
+    current: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    rules: list[Rule],
+    env_diff: list[str],
+    warnings: list[str],
+    rows: list[dict[str, Any]],
+    problems: list[str],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The validated comparison document; `problems` decide the verdict. `extra`: optional fields (workload)."""
     doc = {
         "schema_version": schema.SCHEMA_VERSION,
         "kind": "comparison",
-        "suite": current["suite"],
+        "suite": suite,
         "created_at": results.utc_now(),
-        "current": {"path": current_path, "machines": current["machines"]},
-        "baseline": {"path": baseline_path, "machines": baseline["machines"]} if baseline is not None else None,
+        "current": current,
+        "baseline": baseline,
         "rules": [r.text for r in rules],
         "env_differences": env_diff,
         "warnings": warnings,
         "rows": rows,
         "problems": problems,
         "verdict": "regression" if problems else "pass",
+        **extra,
     }
     schema.check(doc, "comparison")
     return doc

@@ -29,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
-from harness import compare, data, env, results, schema, stats, summary
+from harness import compare, data, env, stats, summary
 from harness.errors import ExitCode, HarnessError
 
 SUITE = "continuous"
@@ -279,30 +279,25 @@ def verdict_document(
         rows, problems, untested = rows + r, problems + p, untested + u
     machines = [_machine(side, ready) for side, ready in zip(sides, readies, strict=True)]
     env_diff = summary.env_differences([machines[0]], [machines[1]], ("base", "head"), ("device", "tinygrad"))
-    doc = {
-        "schema_version": schema.SCHEMA_VERSION,
-        "kind": "comparison",
-        "suite": SUITE,
-        "created_at": results.utc_now(),
-        "current": {"path": f"head: {sides[1].describe()}", "machines": [machines[1]]},
-        "baseline": {"path": f"base: {sides[0].describe()}", "machines": [machines[0]]},
-        "rules": [r.text for r in rules],
-        "env_differences": env_diff,
-        "warnings": untested,
-        "rows": rows,
-        "problems": problems,
-        "verdict": "regression" if problems else "pass",
-        "workload": {
-            "rounds": workload.rounds,
-            "steps_per_block": {m: workload.steps[m] for m in workload.models},
-            "order": "ABBA: base first in odd-numbered rounds, head first in even-numbered ones",
-            "warmup_s": {side.label: ready["warmup_s"] for side, ready in zip(sides, readies, strict=True)},
-            "step_times_s": {side.label: s for side, s in zip(sides, samples, strict=True)},
-            "wall_s": wall_s,
-        },
+    workload_doc = {
+        "rounds": workload.rounds,
+        "steps_per_block": {m: workload.steps[m] for m in workload.models},
+        "order": "ABBA: base first in odd-numbered rounds, head first in even-numbered ones",
+        "warmup_s": {side.label: ready["warmup_s"] for side, ready in zip(sides, readies, strict=True)},
+        "step_times_s": {side.label: s for side, s in zip(sides, samples, strict=True)},
+        "wall_s": wall_s,
     }
-    schema.check(doc, "comparison")
-    return doc
+    return compare.document(
+        SUITE,
+        {"path": f"head: {sides[1].describe()}", "machines": [machines[1]]},
+        {"path": f"base: {sides[0].describe()}", "machines": [machines[0]]},
+        rules,
+        env_diff,
+        untested,
+        rows,
+        problems,
+        workload=workload_doc,
+    )
 
 
 def run(
