@@ -179,7 +179,10 @@ class Worker:
 
     def _read(self) -> dict[str, Any]:
         line = self.proc.stdout.readline() if self.proc.stdout else ""
-        reply = json.loads(line) if line.strip() else None
+        try:
+            reply = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            reply = {"error": f"unexpected output {line.strip()[:200]!r}"}
         if reply is None or "error" in reply:
             self.proc.wait(timeout=60)
             why = reply["error"] if reply else f"exited with code {self.proc.returncode}: {self._last_stderr()}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -53,9 +54,20 @@ class Model:
         return times
 
 
+_PROTOCOL = sys.stdout  # replaced in main() by a private copy of the original stdout
+
+
 def _reply(doc: dict) -> None:
-    sys.stdout.write(json.dumps(doc) + "\n")
-    sys.stdout.flush()
+    _PROTOCOL.write(json.dumps(doc) + "\n")
+    _PROTOCOL.flush()
+
+
+def _own_stdout() -> None:
+    """Keep the original stdout for the protocol and send everything else printed there (tinygrad's
+    DEBUG lines, a print in the side's code) to stderr, so no stray line can break a reply."""
+    global _PROTOCOL
+    _PROTOCOL = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None)
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
+    _own_stdout()
     try:
         import tinygrad
         from tinygrad import Device

@@ -170,3 +170,24 @@ def test_a_side_that_crashes_is_an_environment_error(project):
     result = CliRunner().invoke(cli, ["continuous", base, broken, "--repo", str(project), "--model", "mlp"])
     assert result.exit_code == int(ExitCode.ENVIRONMENT)
     assert "head side" in result.output and "NameError" in result.output
+
+
+@pytest.mark.slow
+def test_worker_protocol_survives_tinygrad_debug_output():
+    """DEBUG=2 makes tinygrad print a line per kernel on stdout; the replies must still parse."""
+    import os
+
+    worker = ROOT / "harness" / "worker.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DEBUG": "2"}
+    done = subprocess.run(
+        [sys.executable, "-P", str(worker), "--models", "mlp"],
+        input='{"model": "mlp", "steps": 2}\n{"quit": true}\n',
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
+    )
+    replies = [json.loads(line) for line in done.stdout.splitlines()]
+    assert replies[0]["ready"] and len(replies[1]["times"]) == 2
+    assert "GFLOPS" in done.stderr  # tinygrad's DEBUG lines went to stderr
