@@ -30,3 +30,6 @@ class HarnessError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self):  # keeps the exit code when the error crosses a process boundary
+        return (HarnessError, (self.message, self.code))

@@ -233,3 +233,26 @@ def test_trainer_profile_after_training_matches_the_jit_totals(profiles, tiny_da
     assert doc["eval_pass"]["flops"] == measured["eval_pass"]["jit"]["flops"] * measured["eval_pass"]["batches"]
     assert doc["memory"]["jit_buffers_bytes"] == measured["memory"]["jit_buffers_bytes"]
     assert doc["kernels"] == measured["kernels"] and doc["derived"]["gflop_per_s"] > 0
+
+
+def test_a_harness_error_keeps_its_exit_code_across_processes():
+    import pickle
+
+    from harness.errors import ExitCode, HarnessError
+
+    error = pickle.loads(pickle.dumps(HarnessError("no clang", ExitCode.ENVIRONMENT)))
+    assert (error.message, error.code) == ("no clang", ExitCode.ENVIRONMENT)
+
+
+@pytest.mark.slow
+def test_models_measured_in_parallel_processes_give_the_same_counts(monkeypatch):
+    """Two processes measuring the same model at once: counts identical, so measuring models side by
+    side (what `cost all` does on a machine with two cores) cannot change them."""
+    from harness import env
+
+    monkeypatch.setattr(env, "collect_cpu", lambda: {"model": "x", "cores": 2, "usable_cores": 2})
+    doc = cost.run(["mlp", "mlp"], None, "CPU")
+    a, b = doc["profiles"]
+    for section, metric in cost.GATED:
+        assert a[section][metric] == b[section][metric], (section, metric)
+    assert a["kernels"] == b["kernels"]
