@@ -262,48 +262,18 @@ def document(profiles: list[dict[str, Any]], device: str, *, wall_s: float | Non
 
 
 def run(
-    models: list[str],
-    data: Mnist | None,
-    device: str | None = None,
-    *,
-    steps: int = STEPS,
-    eval_steps: int = EVAL_STEPS,
-    data_dir: str | None = None,
+    models: list[str], data: Mnist, device: str | None = None, *, steps: int = STEPS, eval_steps: int = EVAL_STEPS
 ) -> dict[str, Any]:
-    """Measure every model's default spec on `device` and return the cost document.
+    """Measure every model's default spec on `device`, one after the other, and return the cost document.
 
-    Several models on a machine with spare cores are measured at once, each in its own process: the
-    counts do not depend on what else runs, and most of a measurement is one core compiling."""
-    from harness import devices, env
+    (Measuring the two models at once in two processes was tried on a 2-core machine: no faster, since
+    the CNN's compile dominates and the two processes share the memory system.)"""
+    from harness import devices
 
     t0 = time.perf_counter()
     name = devices.resolve(device).name
-    workers = min(len(models), env.collect_cpu()["usable_cores"])
-    if workers > 1:
-        profiles = _measure_in_processes(models, name, data_dir, steps, eval_steps, workers)
-    else:
-        from harness import data as mnist_data
-
-        data = data or mnist_data.load(data_dir)
-        profiles = [measure(default_spec(m), data, name, steps=steps, eval_steps=eval_steps) for m in models]
+    profiles = [measure(default_spec(m), data, name, steps=steps, eval_steps=eval_steps) for m in models]
     return document(profiles, name, wall_s=time.perf_counter() - t0)
-
-
-def _measure_in_processes(
-    models: list[str], device: str, data_dir: str | None, steps: int, eval_steps: int, workers: int
-) -> list[dict[str, Any]]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        jobs = [pool.submit(_measure_one, m, device, data_dir, steps, eval_steps) for m in models]
-        return [job.result() for job in jobs]
-
-
-def _measure_one(model: str, device: str, data_dir: str | None, steps: int, eval_steps: int) -> dict[str, Any]:
-    from harness import data as mnist_data
-
-    return measure(default_spec(model), mnist_data.load(data_dir), device, steps=steps, eval_steps=eval_steps)
 
 
 def default_spec(model: str) -> RunSpec:
@@ -352,8 +322,7 @@ def gate(
             bases = [find(probe, w, root) for w in wanted]  # raises, naming the key and the keys that exist
         else:
             bases = [find(probe, w, root) if ok else None for w, ok in zip(wanted, found, strict=True)]
-    data = data or mnist_data.load(data_dir)  # fetched and verified once, before any measuring process starts
-    doc = run(models, data, name, data_dir=data_dir)
+    doc = run(models, data or mnist_data.load(data_dir), name)
     pairs = [(p, b) for p, b in zip(doc["profiles"], bases, strict=True) if b is not None]
     comparison = None
     if pairs:

@@ -242,17 +242,3 @@ def test_a_harness_error_keeps_its_exit_code_across_processes():
 
     error = pickle.loads(pickle.dumps(HarnessError("no clang", ExitCode.ENVIRONMENT)))
     assert (error.message, error.code) == ("no clang", ExitCode.ENVIRONMENT)
-
-
-@pytest.mark.slow
-def test_models_measured_in_parallel_processes_give_the_same_counts(monkeypatch):
-    """Two processes measuring the same model at once: counts identical, so measuring models side by
-    side (what `cost all` does on a machine with two cores) cannot change them."""
-    from harness import env
-
-    monkeypatch.setattr(env, "collect_cpu", lambda: {"model": "x", "cores": 2, "usable_cores": 2})
-    doc = cost.run(["mlp", "mlp"], None, "CPU")
-    a, b = doc["profiles"]
-    for section, metric in cost.GATED:
-        assert a[section][metric] == b[section][metric], (section, metric)
-    assert a["kernels"] == b["kernels"]
