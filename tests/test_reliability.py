@@ -288,6 +288,10 @@ def test_kill_9_at_random_moments_never_leaves_a_bad_file(tmp_path, uninterrupte
             kills += 1
         proc.communicate()
         check_folder(tmp_path)  # every .json present is complete and schema-valid
+        if proc.returncode == 0:  # it finished first: drop half the results, so the next try has work to kill
+            done = sorted(p for p in tmp_path.glob("*.json") if not p.name.endswith(".summary.json"))
+            for path in rng.sample(done, len(done) // 2):
+                path.unlink()
     print(f"kill -9 at {kills} random moments (of 20 tries)")
     assert kills >= 15
     final = subprocess.run(
