@@ -3,35 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
-
-import click
-
-
-class ProgressBar:
-    """A click progress bar on stderr with the latest loss; silent when stderr is not a terminal."""
-
-    def __init__(self, steps: int, label: str):
-        self.loss = float("nan")
-        self._bar = click.progressbar(
-            length=steps, label=label, file=sys.stderr, show_eta=True, show_pos=True, item_show_func=self._show
-        )
-
-    def _show(self, _item: Any) -> str:
-        return f"loss {self.loss:.4f}"
-
-    def __enter__(self) -> ProgressBar:
-        self._bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._bar.__exit__(*exc)
-
-    def update(self, step: int, loss: float) -> None:
-        self.loss = loss
-        self._bar.update(step - self._bar.pos, current_item=step)
 
 
 def _seconds(value: float | None) -> str:
@@ -154,43 +127,6 @@ def summary_table(summary: dict[str, Any]) -> str:
             )
         )
     return _table(rows)
-
-
-class SuiteProgress:
-    """One bar across a suite's runs (ETA from finished runs), showing the current run and loss."""
-
-    def __init__(self, planned: list):
-        self.total = len(planned)
-        self.current = ""
-        self.loss = float("nan")
-        self._bar = click.progressbar(
-            length=self.total,
-            label="suite",
-            file=sys.stderr,
-            show_eta=True,
-            show_pos=True,
-            item_show_func=lambda _: f"{self.current} loss {self.loss:.3f}",
-        )
-        self._started = 0
-
-    def __enter__(self) -> SuiteProgress:
-        self._bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._bar.__exit__(*exc)
-
-    def start_run(self, planned, reused: bool) -> None:
-        if self._started:
-            self._bar.update(1)
-        self._started += 1
-        self.current = planned.key + (" (reused)" if reused else "")
-        self._bar.render_progress()
-
-    def step(self, step: int, loss: float) -> None:
-        self.loss = loss
-        if step % 10 == 0:
-            self._bar.render_progress()
 
 
 class terminate_as_interrupt:

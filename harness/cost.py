@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from harness import __version__, counters, optim, results, schema
+from harness import __version__, counters, results, schema
 from harness.data import Mnist
 from harness.errors import ExitCode, HarnessError
 from harness.spec import RunSpec
-from harness.train import WARMUP_STEPS, Trainer, batch_order
+from harness.train import WARMUP_STEPS, Trainer, batch_order, step_lr
 
 DEFAULT_ROOT = Path("results/baselines/cost")
 MODELS = ("mlp", "cnn")
@@ -68,13 +68,6 @@ def spec_digest(spec: RunSpec) -> str:
     """sha256 of the spec fields that decide a step's work (not seed, steps, eval_every, log_every)."""
     fields = {k: v for k, v in spec.to_json().items() if k not in NOT_IN_DIGEST}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-
-
-def _lr(spec: RunSpec, step: int) -> float | None:
-    """The LR `train.train` sets before step `step` (1-based): None for a constant schedule (no assign kernel)."""
-    if spec.schedule == "constant" and not spec.warmup_steps:
-        return None
-    return optim.lr_at(step - 1, lr=spec.lr, steps=spec.steps, schedule=spec.schedule, warmup_steps=spec.warmup_steps)
 
 
 class _CompileCount:
@@ -126,12 +119,12 @@ def measure(
         peak = counters.mem_used()
         t0 = time.perf_counter()
         for step in range(1, WARMUP_STEPS + 1):
-            trainer.step(order[step - 1], _lr(spec, step))
+            trainer.step(order[step - 1], step_lr(spec, step))
             peak = max(peak, counters.mem_used())
         warmup_s = time.perf_counter() - t0
         train_samples, step_times = [], []
         for step in range(WARMUP_STEPS + 1, WARMUP_STEPS + steps + 1):
-            lr = _lr(spec, step)
+            lr = step_lr(spec, step)
             counters.reset()
             t0 = time.perf_counter()
             trainer.step(order[step - 1], lr)

@@ -151,6 +151,13 @@ def _phase(progress: object, name: str) -> None:
         hook(name)
 
 
+def step_lr(spec: RunSpec, step: int) -> float | None:
+    """The LR to set before step `step` (1-based); None for a constant schedule, which sets none (no assign kernel)."""
+    if spec.schedule == "constant" and not spec.warmup_steps:
+        return None
+    return optim.lr_at(step - 1, lr=spec.lr, steps=spec.steps, schedule=spec.schedule, warmup_steps=spec.warmup_steps)
+
+
 def train(
     spec: RunSpec, data: Mnist, device: str, target: float, progress: Callable[[int, float], None] | None = None
 ) -> RunOutput:
@@ -165,14 +172,7 @@ def train(
     loss = float("nan")
     for step in range(1, spec.steps + 1):
         t0 = time.perf_counter()
-        lr = (
-            None
-            if spec.schedule == "constant" and not spec.warmup_steps
-            else optim.lr_at(
-                step - 1, lr=spec.lr, steps=spec.steps, schedule=spec.schedule, warmup_steps=spec.warmup_steps
-            )
-        )
-        loss = trainer.step(order[step - 1], lr)  # .item() synchronises the device
+        loss = trainer.step(order[step - 1], step_lr(spec, step))  # .item() synchronises the device
         step_times.append(time.perf_counter() - t0)
         if step % spec.log_every == 0 or step == spec.steps or not math.isfinite(loss):
             loss_curve.append([step, loss])
