@@ -91,9 +91,20 @@ class Trainer:
     """Data on the device, the model, a jitted train step and a jitted eval step."""
 
     def __init__(self, spec: RunSpec, data: Mnist, device: str):
-        from tinygrad import Tensor, TinyJit, nn
+        from tinygrad import Context, TinyJit
 
         self.spec, self.device = spec, device
+        # tinygrad's layers and optimizers create their tensors on the default device, which is not `device`
+        # wherever another backend opens first (an OpenCL driver makes CL the default on a CPU-only machine)
+        with Context(DEV=device):
+            self._build(data)
+        self.train_step = TinyJit(self._train_step)
+        self.correct = TinyJit(self._correct)
+
+    def _build(self, data: Mnist) -> None:
+        from tinygrad import Tensor, nn
+
+        spec, device = self.spec, self.device
         Tensor.manual_seed(spec.seed)
         self.model = build(spec.model, spec.model_config)
 
@@ -111,14 +122,12 @@ class Trainer:
         self.optimizer = optim.make(
             spec.optimizer, nn.state.get_parameters(self.model), spec.lr, spec.weight_decay, spec.momentum
         )
-        self.train_step = TinyJit(self._train_step)
-        self.correct = TinyJit(self._correct)
 
     def _train_step(self, idx):
         from tinygrad import Context
 
         spec = self.spec
-        with Context(TRAINING=1):
+        with Context(TRAINING=1, DEV=self.device):  # augmentation draws its random numbers on the default device
             self.optimizer.zero_grad()
             x = normalize(self.x_train[idx])
             if spec.augments:
