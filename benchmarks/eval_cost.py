@@ -1,0 +1,100 @@
+"""What one evaluation of the full 10,000-image test set costs, per device and eval batch size, and
+whether a batch size changes any prediction.
+
+A model is trained for a few steps (fixed seed), then the test set is evaluated with each batch size:
+once to compile, then timed `--repeats` times. Each batch size's 10,000 predictions are compared with
+the first batch size's, image by image: a batch size is a safe change only if no prediction moves.
+
+    python benchmarks/eval_cost.py --devices CPU,CL --batch-sizes 1000,2000,5000,10000 -o results/perf/eval-cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from harness import data, env
+from harness.spec import RunSpec
+from harness.train import Trainer, batch_order, normalize
+
+
+def predictions(trainer: Trainer, batch_size: int) -> np.ndarray:
+    """The predicted class of every test image, evaluated in batches of `batch_size` with one jitted step."""
+    from tinygrad import Tensor, TinyJit
+
+    x_test, n = trainer.test_x, trainer.n_test
+
+    @TinyJit
+    def predict(x: Tensor) -> Tensor:
+        return trainer.model(normalize(x)).argmax(axis=1).realize()
+
+    return np.concatenate([predict(x_test[i : i + batch_size]).numpy() for i in range(0, n, batch_size)])
+
+
+def measure(model: str, device: str, batch_sizes: list[int], steps: int, repeats: int, mnist) -> list[dict]:
+    from tinygrad import Context, Tensor
+
+    spec = RunSpec.defaults(model, steps=steps, eval_every=0)
+    trainer = Trainer(spec, mnist, device)
+    for idx in batch_order(spec.seed, len(mnist.y_train), spec.batch_size, steps):
+        trainer.step(idx)
+    with Context(DEV=device):
+        trainer.test_x = Tensor(np.ascontiguousarray(mnist.x_test.reshape(-1, 1, 28, 28)), device=device).realize()
+    rows, reference = [], None
+    for b in batch_sizes:
+        t0 = time.perf_counter()
+        first = predictions(trainer, b)
+        compile_s = time.perf_counter() - t0
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            again = predictions(trainer, b)
+            times.append(time.perf_counter() - t0)
+            assert np.array_equal(again, first), "predictions changed between two evaluations"
+        reference = first if reference is None else reference
+        rows.append(
+            {
+                "model": model,
+                "device": device,
+                "eval_batch_size": b,
+                "first_eval_s": round(compile_s, 3),
+                "eval_s_median": round(statistics.median(times), 3),
+                "eval_s_min": round(min(times), 3),
+                "eval_s_max": round(max(times), 3),
+                "correct": int((first == mnist.y_test).sum()),
+                "predictions_differing_from_first_batch_size": int((first != reference).sum()),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", default="CPU,CL")
+    parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--batch-sizes", default="1000,2000,5000,10000")
+    parser.add_argument("--steps", type=int, default=50, help="training steps before evaluating")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    args = parser.parse_args()
+    mnist = data.load()
+    sizes = [int(b) for b in args.batch_sizes.split(",")]
+    rows = [
+        row
+        for model in args.models.split(",")
+        for device in args.devices.split(",")
+        for row in measure(model, device, sizes, args.steps, args.repeats, mnist)
+    ]
+    doc = {"settings": vars(args) | {"output": str(args.output)}, "cpu": env.collect_cpu(), "rows": rows}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
