@@ -20,7 +20,7 @@ import numpy as np
 
 from harness import data, env
 from harness.spec import RunSpec
-from harness.train import Trainer, batch_order, normalize
+from harness.train import Trainer, batch_order, host_buffer, normalize
 
 
 def predictions(trainer: Trainer, batch_size: int) -> np.ndarray:
@@ -44,7 +44,7 @@ def measure(model: str, device: str, batch_sizes: list[int], steps: int, repeats
     for idx in batch_order(spec.seed, len(mnist.y_train), spec.batch_size, steps):
         trainer.step(idx)
     with Context(DEV=device):
-        trainer.test_x = Tensor(np.ascontiguousarray(mnist.x_test.reshape(-1, 1, 28, 28)), device=device).realize()
+        trainer.test_x = Tensor(host_buffer(mnist.x_test.reshape(-1, 1, 28, 28)), device=device).realize()
     rows, reference = [], None
     for b in batch_sizes:
         t0 = time.perf_counter()
