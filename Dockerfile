@@ -60,9 +60,14 @@ LABEL org.opencontainers.image.title="mnist-bench" \
       org.opencontainers.image.description="Fixed-seed MNIST training benchmarks for tinygrad" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.version="0.1.0"
-# clang: tinygrad's CPU backend compiles its kernels with it
+# clang: tinygrad's CPU backend compiles its kernels with it; PoCL and the OpenCL ICD loader: the CL device
+# (OpenCL on the CPU); libLLVM 19: the CPU:LLVM device (tinygrad's LLVM renderer fails with LLVM 14/15)
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends clang=1:14.0-55.7~deb12u1 \
+    && apt-get install -y --no-install-recommends \
+        clang=1:14.0-55.7~deb12u1 \
+        pocl-opencl-icd=3.1-3+deb12u1 \
+        ocl-icd-libopencl1=2.3.1-1 \
+        libllvm19=1:19.1.7-3~deb12u1 \
     && rm -rf /var/lib/apt/lists/*
 COPY .ci/constraints.txt /tmp/constraints.txt
 COPY --from=wheel /wheels /tmp/wheels
@@ -76,10 +81,13 @@ ENV MNIST_BENCH_DATA=/opt/mnist \
 COPY --from=mnist /mnist /opt/mnist
 USER 10001
 WORKDIR /home/bench
-# verify the baked-in data (SHA-256 of every file), then warm tinygrad's compile cache with a short CNN
-# run at the default batch size. The cache is keyed by the build machine's CPU (model + every feature flag:
-# tinygrad compiles with -march=native), so it is used only on the same CPU model, where it cut the first
-# two CNN steps from 56.7 s to 34.6 s (measured); on any other CPU it is ignored, never executed.
+# verify the baked-in data (SHA-256 of every file), then warm the compile caches with a short CNN run at
+# the default batch size on the harness's default device (no --device: whatever `mnist-bench cnn` runs on,
+# CL on PoCL or CPU, see harness/devices.py). tinygrad's cache is keyed by the build machine's CPU (model +
+# every feature flag: its CPU code is built with -march=native), so it is used only on the same CPU model
+# and ignored, never executed, on any other (README has what it saved for CPU). On CL the run also fills
+# PoCL's own kernel cache (~/.cache/pocl), whose entries PoCL names by a hash of the program and of its
+# device's build; that this hash changes with the CPU model is not checked here.
 RUN mnist-bench data verify \
     && mnist-bench cnn --steps 3 --out-dir /tmp/warmup --no-assert-target \
     && rm -rf /tmp/warmup

@@ -50,15 +50,17 @@ def numpy_matmul_peak(n: int = 2048, reps: int = 10) -> float:
 def tinygrad_matmul_peak(device: str, n: int = 1024, reps: int = 10) -> float:
     from tinygrad import Tensor, TinyJit
 
-    a, b = Tensor.rand(n, n, device=device).realize(), Tensor.rand(n, n, device=device).realize()
-    mm = TinyJit(lambda: (a @ b).realize())
-    for _ in range(3):
-        mm()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        mm().numpy()
-        times.append(time.perf_counter() - t0)
+    with devices.running_on(device):  # a renderer in the name (CPU:LLVM) is picked through DEV
+        on = devices.tinygrad_device(device)
+        a, b = Tensor.rand(n, n, device=on).realize(), Tensor.rand(n, n, device=on).realize()
+        mm = TinyJit(lambda: (a @ b).realize())
+        for _ in range(3):
+            mm()
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            mm().numpy()
+            times.append(time.perf_counter() - t0)
     return 2 * n**3 / float(np.median(times)) / 1e9
 
 

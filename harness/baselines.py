@@ -17,9 +17,12 @@ def slug(text: str) -> str:
 
 
 def device_key(machine: dict[str, Any]) -> str:
-    """Device plus the model of the chip it runs on: CPU model for CPU, else the first GPU's name."""
-    device = machine["device"].split(":")[0]
-    chip = machine["cpu"] if device == "CPU" or not machine["gpu"] else machine["gpu"][0].split(",")[0]
+    """Device plus the model of the chip it runs on: CPU model for CPU (and for any device on a machine without
+    a GPU), else the first GPU's name. A renderer stays in the device (`CPU:LLVM` -> `CPU-LLVM-...`, never
+    mixed with clang's `CPU-...`); a device index does not (`CUDA:1` -> `CUDA-...`)."""
+    base, *rest = machine["device"].split(":")
+    device = "-".join([base, *rest[:1]]) if rest and not rest[0].isdigit() else base
+    chip = machine["cpu"] if base == "CPU" or not machine["gpu"] else machine["gpu"][0].split(",")[0]
     return f"{device}-{slug(chip)}"
 
 

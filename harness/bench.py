@@ -60,7 +60,7 @@ def run(
     device = devices.resolve(request.device)
     choice = env.device_choice(request.device)
     if log and request.suite is None:  # a suite prints its planned devices itself
-        log(devices.choice_text(device.name, choice))
+        log(devices.choice_text(device.name, choice, device.runs_on))
     if request.out_dir is not None:
         results.check_writable(Path(request.out_dir))
     if mnist is None:

@@ -160,7 +160,11 @@ def _run_options(f, model: str):
             help="Evaluate on the test set every N steps (0: at the end).",
         ),
         click.option("--log-every", type=int, show_default="10", help="Record the loss every N steps."),
-        click.option("--device", show_default="tinygrad's", help="tinygrad device (see `mnist-bench devices`)."),
+        click.option(
+            "--device",
+            show_default="the harness's, see `mnist-bench devices`",
+            help="tinygrad device, e.g. CPU, CPU:LLVM, CL.",
+        ),
         out_dir_option(results.DEFAULT_OUT, "Folder for the result JSON.", envvar="MNIST_BENCH_OUT"),
         data_dir_option,
         click.option("--target", type=float, show_default=f"{TARGETS[model]:g}", help="Accuracy target in %."),
@@ -259,7 +263,7 @@ def path(data_dir: Path | None) -> None:
 
 @cli.command()
 @click.option(
-    "--device", "device_names", multiple=True, show_default="tinygrad's", help="tinygrad device (repeatable)."
+    "--device", "device_names", multiple=True, show_default="the harness's", help="tinygrad device (repeatable)."
 )
 @data_dir_option
 def warmup(device_names: tuple[str, ...], data_dir: Path | None) -> None:
@@ -276,26 +280,36 @@ def warmup(device_names: tuple[str, ...], data_dir: Path | None) -> None:
 # --- devices and files --------------------------------------------------------------------------
 
 
+def _runs_on(usable: list, name: str) -> str | None:
+    return next((d.runs_on for d in usable if d.name == name), None)
+
+
 @cli.command()
 @format_option("the list")
 def devices(fmt: str) -> None:
-    """List the tinygrad backends usable here."""
+    """List the tinygrad backends usable here, what each is, and which one runs by default."""
     from harness import devices as devs
 
     usable = devs.usable()
+    default = devs.default_device() if usable else None
     problem = devs.clang_problem()
     if fmt == "json":
-        click.echo(console.to_json([d.to_json() for d in usable]))
+        click.echo(console.to_json([{**d.to_json(), "default": d.name == default} for d in usable]))
     elif fmt == "markdown":
-        rows = [(d.name, d.renderer, str(d.compiler), str(d.arch)) for d in usable]
-        click.echo(console.markdown_table(("device", "renderer", "compiler", "arch"), rows))
+        rows = [(d.name, str(d.runs_on), str(d.description), d.renderer, str(d.compiler)) for d in usable]
+        click.echo(console.markdown_table(("device", "runs on", "what", "renderer", "compiler"), rows))
+        if default:
+            click.echo(f"\ndefault: {default} ({devs.default_reason(default, _runs_on(usable, default))})")
         if problem:
             click.echo(f"\nCPU not usable: {problem}")
     else:
         for d in usable:
-            click.echo(f"{d.name:8} renderer={d.renderer} compiler={d.compiler} arch={d.arch}")
+            mark = "*" if d.name == default else " "
+            click.echo(f"{mark} {d.name:9} {d.description or d.renderer} [runs on {d.runs_on or 'unknown'}]")
+        if default:
+            click.echo(f"* default: {devs.default_reason(default, _runs_on(usable, default))}")
         if problem:
-            click.echo(f"CPU      not usable: {problem}")
+            click.echo(f"  CPU       not usable: {problem}")
     if not usable:
         raise HarnessError("no usable tinygrad device", ExitCode.ENVIRONMENT)
 
@@ -388,7 +402,7 @@ def suite_show(name: str, repeat: int | None, seeds: list[int] | None) -> None:
     "--device",
     "device_names",
     multiple=True,
-    show_default="tinygrad's",
+    show_default="the harness's",
     help="tinygrad device; repeatable; `all` for every usable.",
 )
 @repeat_option
@@ -464,7 +478,7 @@ def merge(paths: tuple[Path, ...], output: Path | None) -> None:
 @cli.command()
 @click.argument("source")
 @click.option("--runs", type=click.IntRange(min=1), default=1, help="How many reruns.")
-@click.option("--device", show_default="the result's; with a model name, tinygrad's", help="Rerun on this device.")
+@click.option("--device", show_default="the result's; with a model name, the harness's", help="Rerun on this device.")
 @click.option(
     "--tolerance",
     type=click.FloatRange(min=0),
@@ -619,7 +633,7 @@ def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_miss
 @click.option("--mlp-steps", type=click.IntRange(min=1), default=10, help="MLP steps per block.")
 @click.option("--cnn-steps", type=click.IntRange(min=1), default=2, help="CNN steps per block.")
 @click.option("--rule", "rule_texts", multiple=True, show_default="step_time:+5%", help="Regression rule, repeatable.")
-@click.option("--device", show_default="tinygrad's", help="tinygrad device for both sides.")
+@click.option("--device", show_default="each side's own default", help="tinygrad device for both sides.")
 @click.option(
     "--base-prefix",
     default="",
@@ -702,7 +716,7 @@ def report(paths: tuple[Path, ...], output: Path, plots_dir: Path | None, title:
 
 @cli.command()
 @click.argument("model", type=click.Choice(["mlp", "cnn", "all"]), default="all")
-@click.option("--device", show_default="tinygrad's", help="tinygrad device.")
+@click.option("--device", show_default="the harness's", help="tinygrad device.")
 @click.option(
     "--baseline",
     "baseline_path",

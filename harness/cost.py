@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import __version__, counters, results, schema
+from harness import __version__, counters, devices, results, schema
 from harness.data import Mnist
 from harness.errors import ExitCode, HarnessError
 from harness.spec import RunSpec
@@ -113,7 +113,8 @@ def measure(
         raise HarnessError(f"cost needs at least 1 measured step and eval batch, got {steps} and {eval_steps}")
     gc.collect()
     mem_before = counters.mem_used()
-    with _CompileCount() as compiled:
+    # the eval calls below compile their kernels on first use: under the device's DEV, as Trainer.accuracy does
+    with _CompileCount() as compiled, devices.running_on(device):
         trainer = Trainer(spec, data, device)
         order = batch_order(spec.seed, len(data.y_train), spec.batch_size, WARMUP_STEPS + steps)
         peak = counters.mem_used()
@@ -196,7 +197,7 @@ def trainer_profile(trainer: Trainer, step_time_s: float | None = None) -> dict[
 def key_fields(device: str) -> dict[str, Any]:
     """What the counts depend on: device type, renderer, CPU threads (CPU only), tinygrad and harness versions,
     and any set tinygrad setting that can change the kernels. Not the CPU model (see README, "Cost gate")."""
-    from harness import devices, env
+    from harness import env
 
     info = devices.resolve(device)
     settings = {k: v for k, v in env.collect_tinygrad_env().items() if k not in ENV_NOT_IN_KEY}
@@ -224,7 +225,7 @@ def key_of(fields: dict[str, Any]) -> str:
 
 def machine_info(device: str) -> dict[str, Any]:
     """For information only: none of this is in the key."""
-    from harness import devices, env
+    from harness import env
 
     return {
         "device": devices.resolve(device).to_json(),
@@ -261,8 +262,6 @@ def run(
 
     (Measuring the two models at once in two processes was tried on a 2-core machine: no faster, since
     the CNN's compile dominates and the two processes share the memory system.)"""
-    from harness import devices
-
     t0 = time.perf_counter()
     name = devices.resolve(device).name
     profiles = [measure(default_spec(m), data, name, steps=steps, eval_steps=eval_steps) for m in models]
@@ -298,7 +297,6 @@ def gate(
     The baselines are found before anything is measured, so a missing one fails in a second. With
     `save_baseline` a missing baseline is no error: the measurement becomes the baseline."""
     from harness import data as mnist_data
-    from harness import devices
 
     if tolerance_pct < 0:
         raise HarnessError(f"--tolerance must be >= 0 (a percentage), got {tolerance_pct}")

@@ -164,16 +164,16 @@ def collect_tinygrad_env() -> dict[str, str]:
 
 
 def user_dev() -> str:
-    """The device named by DEV when tinygrad was imported ('' if none): tinygrad parses DEV once, at import,
-    and its own later `os.environ["DEV"] = ...` does not change that parse."""
-    from tinygrad.helpers import DEV
+    """The device named by DEV when tinygrad was imported, renderer included (`CPU:LLVM`; '' if none): tinygrad
+    parses DEV once, at import, and its own later `os.environ["DEV"] = ...` does not change that parse."""
+    from harness import devices
 
-    return DEV.device or ""
+    return devices.dev_name() or ""
 
 
 def device_choice(requested: str | None) -> dict[str, Any]:
     """How the run's device was chosen: `option` (--device / a suite's device), `DEV` (the environment
-    variable) or `default` (tinygrad's own pick: the first backend that opens, see README *Devices*)."""
+    variable) or `default` (the harness's default, `devices.default_device`; see README *Which device runs*)."""
     if requested:
         return {"by": "option", "requested": requested}
     if dev := user_dev():

@@ -17,6 +17,8 @@ from harness.errors import HarnessError
 #      of `tinygrad_env` (tinygrad writes it itself), keep their raw per-step and per-eval times
 #      (`timings.samples`), time to target with evaluation, and more of the machine's state; summaries
 #      and baselines follow (`machines[].tinygrad_env` without a plain DEV).
+#      Added within version 3, optional, so no migration: a run's `device.description` and `device.runs_on`
+#      (what the device is and whether it runs on the CPU: CL on PoCL does).
 #      New kinds at version 2, carried on unchanged: `cost` and `cost_comparison` (tinygrad's deterministic
 #      cost counts), `perf` (benchmarks/perf.py), `verdict` (the checks of one pull request combined).
 SCHEMA_VERSION = 3

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import augment, counters, optim
+from harness import augment, counters, devices, optim
 from harness.data import Mnist
 from harness.models import build
 from harness.spec import RunSpec
@@ -91,12 +91,12 @@ class Trainer:
     """Data on the device, the model, a jitted train step and a jitted eval step."""
 
     def __init__(self, spec: RunSpec, data: Mnist, device: str):
-        from tinygrad import Context, TinyJit
+        from tinygrad import TinyJit
 
-        self.spec, self.device = spec, device
-        # tinygrad's layers and optimizers create their tensors on the default device, which is not `device`
-        # wherever another backend opens first (an OpenCL driver makes CL the default on a CPU-only machine)
-        with Context(DEV=device):
+        # `device` is the harness's name (`CPU:LLVM`); tensors live on tinygrad's device (`CPU`), and every
+        # build, step and eval runs under devices.running_on(device), which also picks the renderer
+        self.spec, self.name, self.device = spec, device, devices.tinygrad_device(device)
+        with devices.running_on(device):
             self._build(data)
         self.train_step = TinyJit(self._train_step)
         self.correct = TinyJit(self._correct)
@@ -127,7 +127,7 @@ class Trainer:
         from tinygrad import Context
 
         spec = self.spec
-        with Context(TRAINING=1, DEV=self.device):  # augmentation draws its random numbers on the default device
+        with devices.running_on(self.name), Context(TRAINING=1):  # augmentation: random numbers, default device
             self.optimizer.zero_grad()
             x = normalize(self.x_train[idx])
             if spec.augments:
@@ -145,12 +145,18 @@ class Trainer:
         """One training step on these sample indices; `lr` (if given) is set first."""
         from tinygrad import Tensor
 
-        if lr is not None:
-            self.optimizer.lr.assign(Tensor([lr], device=self.device, dtype=self.optimizer.lr.dtype)).realize()
-        return self.train_step(Tensor(indices, device=self.device)).item()
+        with devices.running_on(self.name):
+            if lr is not None:
+                self.optimizer.lr.assign(Tensor([lr], device=self.device, dtype=self.optimizer.lr.dtype)).realize()
+            return self.train_step(Tensor(indices, device=self.device)).item()
+
+    def weights_sha256(self) -> str:
+        with devices.running_on(self.name):  # reading a parameter may run a copy kernel
+            return weights_sha256(self.model)
 
     def accuracy(self) -> float:
-        correct = sum(int(self.correct(x, y).item()) for x, y in self.test_batches)
+        with devices.running_on(self.name):  # the eval kernels compile on first use, with DEV's renderer
+            correct = sum(int(self.correct(x, y).item()) for x, y in self.test_batches)
         return 100.0 * correct / self.n_test
 
 
@@ -214,7 +220,7 @@ def train(
         compile_s=sum(step_times[:WARMUP_STEPS]),
         eval_s=sum(eval_times),
         train_s=sum(step_times),
-        weights_sha256=None if diverged else weights_sha256(trainer.model),
+        weights_sha256=None if diverged else trainer.weights_sha256(),
         target=target,
         steps_done=len(step_times),
         cost=cost,

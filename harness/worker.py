@@ -54,6 +54,16 @@ class Model:
         return times
 
 
+def _default_device(Device) -> str:
+    """The side's own default device: its harness's choice where it makes one, else tinygrad's."""
+    try:
+        from harness.devices import default_device
+
+        return default_device()
+    except ImportError:  # source trees from before harness/devices.py
+        return Device.DEFAULT
+
+
 _PROTOCOL = sys.stdout  # replaced in main() by a private copy of the original stdout
 
 
@@ -83,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from harness import data
 
-        device = args.device or Device.DEFAULT
+        device = args.device or _default_device(Device)
         mnist = data.load(args.data_dir)
         models = {name: Model(name, mnist, device) for name in args.models.split(",")}
         _reply(

@@ -25,7 +25,15 @@ def run(small, model="mlp", model_config=None, **overrides):
 
 
 def reference_core_loop(small, seed: int) -> list[float]:
-    """The core path as first written (tinygrad Adam, no axes), to prove the defaults change nothing."""
+    """The core path as first written (tinygrad Adam, no axes), to prove the defaults change nothing. On CPU,
+    as `run` trains: tinygrad's own default is CL where PoCL is installed."""
+    from tinygrad import Context
+
+    with Context(DEV="CPU"):
+        return _core_loop(small, seed)
+
+
+def _core_loop(small, seed: int) -> list[float]:
     from tinygrad import Context, Tensor, TinyJit, nn
 
     Tensor.manual_seed(seed)
@@ -124,28 +132,33 @@ def test_schedules_have_the_documented_shape():
     assert cycle[0] == pytest.approx(0.04) and max(cycle) == pytest.approx(1.0, abs=0.02) and cycle[99] < 0.001
 
 
+# On tinygrad's CPU backend named: its own default is CL where PoCL is installed (slow first compile, and its
+# copy-in refuses the dataset's read-only arrays).
 def test_rmsprop_matches_the_textbook_update():
     from tinygrad import Context, Tensor
 
-    w = Tensor([1.0, -2.0]).is_param_()
-    opt = optim.make("rmsprop", [w], lr=0.1, weight_decay=0.0, momentum=0.0)
-    with Context(TRAINING=1):
-        opt.zero_grad()
-        (w * w).sum().backward()  # gradient 2w
-        opt.step()
+    with Context(DEV="CPU"):
+        w = Tensor([1.0, -2.0]).is_param_()
+        opt = optim.make("rmsprop", [w], lr=0.1, weight_decay=0.0, momentum=0.0)
+        with Context(TRAINING=1):
+            opt.zero_grad()
+            (w * w).sum().backward()  # gradient 2w
+            opt.step()
+        got = w.numpy()
     g = np.array([2.0, -4.0])
     expected = np.array([1.0, -2.0]) - 0.1 * g / (np.sqrt(0.01 * g * g) + 1e-8)
-    np.testing.assert_allclose(w.numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_augmentation_keeps_images_and_is_near_identity_for_tiny_ranges(small):
-    from tinygrad import Tensor
+    from tinygrad import Context, Tensor
 
-    Tensor.manual_seed(0)
-    x = Tensor(small.x_train[:8].reshape(-1, 1, 28, 28)).float() / 255
-    same = augment.affine(x, rotate_deg=1e-4, scale=0.0, translate_px=0.0).numpy()
-    np.testing.assert_allclose(same, x.numpy(), atol=1e-3)
-    moved = augment.affine(x, rotate_deg=30.0, scale=0.2, translate_px=3.0).numpy()
-    assert moved.shape == (8, 1, 28, 28) and moved.min() >= 0 and moved.max() <= 1.0 + 1e-6
-    assert np.abs(moved - x.numpy()).mean() > 0.01
-    assert augment.affine(Tensor.zeros(2, 1, 28, 28), 30.0, 0.2, 3.0).numpy().max() == 0
+    with Context(DEV="CPU"):
+        Tensor.manual_seed(0)
+        x = Tensor(small.x_train[:8].reshape(-1, 1, 28, 28)).float() / 255
+        same = augment.affine(x, rotate_deg=1e-4, scale=0.0, translate_px=0.0).numpy()
+        np.testing.assert_allclose(same, x.numpy(), atol=1e-3)
+        moved = augment.affine(x, rotate_deg=30.0, scale=0.2, translate_px=3.0).numpy()
+        assert moved.shape == (8, 1, 28, 28) and moved.min() >= 0 and moved.max() <= 1.0 + 1e-6
+        assert np.abs(moved - x.numpy()).mean() > 0.01
+        assert augment.affine(Tensor.zeros(2, 1, 28, 28), 30.0, 0.2, 3.0).numpy().max() == 0

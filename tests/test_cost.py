@@ -188,15 +188,15 @@ def tiny_cli(monkeypatch, tiny_data):
 
 def test_cli_gate_end_to_end(tiny_cli, tmp_path, monkeypatch):
     root = str(tmp_path / "cost")
-    missing = tiny_cli.invoke(cli, ["cost", "mlp", "--root", root])
+    missing = tiny_cli.invoke(cli, ["cost", "mlp", "--device", "CPU", "--root", root])
     assert missing.exit_code == 2 and "no cost baseline for key CPU-" in missing.output
     assert "Traceback" not in missing.output
 
-    saved = tiny_cli.invoke(cli, ["cost", "mlp", "--root", root, "--save"])
+    saved = tiny_cli.invoke(cli, ["cost", "mlp", "--device", "CPU", "--root", root, "--save"])
     assert saved.exit_code == 0, saved.output
     assert "saved cost baseline" in saved.output
 
-    same = tiny_cli.invoke(cli, ["cost", "mlp", "--root", root, "--format", "markdown"])
+    same = tiny_cli.invoke(cli, ["cost", "mlp", "--device", "CPU", "--root", root, "--format", "markdown"])
     assert same.exit_code == 0, same.output
     assert "**PASS**" in same.output
 
@@ -205,7 +205,7 @@ def test_cli_gate_end_to_end(tiny_cli, tmp_path, monkeypatch):
     real = train.build
     monkeypatch.setattr(train, "build", lambda model, config: ExtraWork(real(model, config)))
     out = tmp_path / "verdict.json"
-    worse = tiny_cli.invoke(cli, ["cost", "mlp", "--root", root, "--format", "json", "-o", str(out)])
+    worse = tiny_cli.invoke(cli, ["cost", "mlp", "--device", "CPU", "--root", root, "--format", "json", "-o", str(out)])
     assert worse.exit_code == 1, worse.output
     verdict = json.loads(out.read_text())
     assert verdict["verdict"] == "regression"

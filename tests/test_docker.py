@@ -3,8 +3,9 @@
 hadolint lints it; a replay runs the commands of the default (CPU) image's stages on this machine:
 the wheel build, the npm data fetch, the pinned install into a fresh virtual environment, the
 build-time data verification and warm-up, then ENTRYPOINT + `cnn` (smoke-sized through STEPS).
-What differs from a real build: the base images are this machine's Python and Node, apt-get (clang)
-and useradd are skipped (clang comes from the host), and image paths are mapped into a temp folder.
+What differs from a real build: the base images are this machine's Python and Node, apt-get (clang,
+PoCL, libLLVM) and useradd are skipped (those come from the host, so the warm-up runs on the host's
+default device), and image paths are mapped into a temp folder.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ import json
 from harness import devices, env
 d = devices.resolve({name!r})
 print(json.dumps({{"device": d.name, "env": env.collect_tinygrad_env(), "choice": env.device_choice({name!r}),
-                  "line": devices.choice_text(d.name, env.device_choice({name!r}))}}))
+                  "line": devices.choice_text(d.name, env.device_choice({name!r}), d.runs_on)}}))
 """
 
 
@@ -41,11 +41,17 @@ def test_plain_dev_is_not_a_setting_but_a_renderer_is(monkeypatch):
     assert not env.dev_adds_settings("CUDA:1") and not env.dev_adds_settings("CL")
 
 
-def test_device_choice_words():
+def test_device_choice_words(monkeypatch):
     assert env.device_choice("CPU") == {"by": "option", "requested": "CPU"}
-    line = devices.choice_text("CL", {"by": "default", "requested": None})
-    assert "OpenCL" in line and "--device CPU" in line
-    assert "--device" not in devices.choice_text("CPU", {"by": "default", "requested": None}).split(";")[0][-20:]
+    default = {"by": "default", "requested": None}
+    monkeypatch.setattr(devices, "CPU_ONLY_DEFAULT", "CL")
+    line = devices.choice_text("CL", default, "cpu")
+    assert "\n" not in line and "OpenCL" in line and "measurement" in line and "--device CPU" in line
+    assert "CL not opening" in devices.choice_text("CPU", default, "cpu")
+    assert "GPU backend" in devices.choice_text("CUDA", default, "gpu")
+    monkeypatch.setattr(devices, "CPU_ONLY_DEFAULT", "CPU")
+    assert "measurement" in devices.choice_text("CPU", default, "cpu")
+    assert "DEV environment variable" in devices.choice_text("CPU:LLVM", {"by": "DEV", "requested": "CPU:LLVM"})
 
 
 def test_flag_and_default_record_the_same_tinygrad_env():
@@ -68,10 +74,13 @@ def opencl_driver() -> str | None:
 
 
 @pytest.mark.skipif(opencl_driver() is not None, reason=opencl_driver() or "")
-def test_with_an_opencl_driver_the_default_is_cl_and_said_so():
+@pytest.mark.skipif(bool(env.collect_gpu()), reason="a GPU is the default where one opens")
+def test_with_an_opencl_driver_the_default_is_the_measured_choice_and_said_so():
+    """With PoCL installed tinygrad's own pick is CL; the harness's is devices.CPU_ONLY_DEFAULT, whatever the
+    trial set it to, and the line printed before training says so."""
     default = _in_fresh_process(FINGERPRINT_AFTER.format(name=None))
-    assert default["device"] == "CL"
-    assert "not CPU" in default["line"] and "--device CPU" in default["line"]
+    assert default["device"] == devices.CPU_ONLY_DEFAULT
+    assert default["choice"] == {"by": "default", "requested": None} and "measurement" in default["line"]
     named = _in_fresh_process(FINGERPRINT_AFTER.format(name="CPU"))
     assert named["device"] == "CPU" and named["env"] == default["env"] and "DEV" not in named["env"]
 

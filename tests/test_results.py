@@ -27,6 +27,13 @@ def test_record_is_schema_valid_and_complete(record):
     assert record["environment"]["packages"]["tinygrad"] == "0.14.0"
 
 
+def test_device_says_what_it_is_and_records_without_it_stay_valid(record):
+    assert record["device"]["runs_on"] == "cpu" and "clang" in record["device"]["description"]
+    older = json.loads(json.dumps(record))
+    del older["device"]["description"], older["device"]["runs_on"]
+    assert schema.errors(older, "run") == []
+
+
 @pytest.mark.parametrize(
     "mutate, where",
     [
