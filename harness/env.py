@@ -199,13 +199,21 @@ def cpu_key() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def _cache_base() -> Path:
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
 def keyed_cache_path() -> Path:
     """tinygrad's cache folder, with a database file per CPU key."""
-    if sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "tinygrad" / f"mnist-bench-{cpu_key()}.db"
+    return _cache_base() / "tinygrad" / f"mnist-bench-{cpu_key()}.db"
+
+
+def keyed_pocl_cache() -> Path:
+    """PoCL's kernel cache, a folder per CPU key: PoCL compiles its kernels for the host CPU as tinygrad's
+    clang does, and a cache copied from another machine must not be used here either."""
+    return _cache_base() / "pocl" / f"mnist-bench-{cpu_key()}"
 
 
 KEYED_MARK = "MNIST_BENCH_KEYED_CACHEDB"  # the CACHEDB the harness set (inherited by child processes)
@@ -216,9 +224,11 @@ def _harness_cachedb() -> str | None:
 
 
 def use_cpu_keyed_cache() -> str | None:
-    """Point tinygrad's compile cache at a database keyed by this CPU (unless the user set CACHEDB), so a
-    cache copied from another machine (a Docker image, a CI cache) is never used here. Returns the path,
+    """Point tinygrad's compile cache at a database keyed by this CPU (unless the user set CACHEDB), and PoCL's
+    kernel cache at a folder keyed the same way (unless POCL_CACHE_DIR is set), so a cache copied from another
+    machine (a Docker image, a CI cache) is never used here. Returns the path,
     or None when the user's CACHEDB stands or tinygrad already opened another database."""
+    os.environ.setdefault("POCL_CACHE_DIR", str(keyed_pocl_cache()))  # read when PoCL opens, after this
     if "CACHEDB" in os.environ and os.environ["CACHEDB"] != _harness_cachedb():
         return None
     path = str(keyed_cache_path())

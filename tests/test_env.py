@@ -15,8 +15,11 @@ from harness import devices, env
 REPO = Path(__file__).resolve().parent.parent
 
 
+HARNESS_SET = ("DEV", "CACHEDB", "POCL_CACHE_DIR", env.KEYED_MARK)  # set in this process by conftest or tinygrad
+
+
 def _in_fresh_process(code: str, **extra_env: str) -> dict:
-    environ = {k: v for k, v in os.environ.items() if k not in ("DEV", "CACHEDB", env.KEYED_MARK)} | extra_env
+    environ = {k: v for k, v in os.environ.items() if k not in HARNESS_SET} | extra_env
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=environ, capture_output=True, text=True, timeout=120, check=True
     )
@@ -108,7 +111,7 @@ from harness import env
 path = env.use_cpu_keyed_cache()
 from tinygrad.helpers import CACHEDB
 found = {"env": env.collect_tinygrad_env(), "cache": env.collect_compile_cache()}
-print(json.dumps({"path": path, "tinygrad": CACHEDB, **found}))
+print(json.dumps({"path": path, "tinygrad": CACHEDB, "pocl": os.environ.get("POCL_CACHE_DIR"), **found}))
 """
 
 
@@ -120,7 +123,9 @@ def test_compile_cache_is_keyed_by_cpu(tmp_path):
     assert got["path"] == got["tinygrad"] == str(tmp_path / "tinygrad" / f"mnist-bench-{key}.db")
     assert got["cache"]["keyed"] and got["cache"]["cpu_key"] == key
     assert "CACHEDB" not in got["env"]  # the harness's choice, not a user setting
-    mine = _in_fresh_process(KEYED, CACHEDB=str(tmp_path / "mine.db"))
+    assert got["pocl"] == str(tmp_path / "pocl" / f"mnist-bench-{key}")  # PoCL compiles for this CPU too
+    mine = _in_fresh_process(KEYED, CACHEDB=str(tmp_path / "mine.db"), POCL_CACHE_DIR=str(tmp_path / "p"))
+    assert mine["pocl"] == str(tmp_path / "p")
     assert mine["path"] is None and mine["tinygrad"] == str(tmp_path / "mine.db")
     assert mine["env"]["CACHEDB"] == str(tmp_path / "mine.db") and not mine["cache"]["keyed"]
 
