@@ -1,7 +1,9 @@
-"""pytest-benchmark benchmarks of the harness library, parametrised over the usable tinygrad devices.
+"""pytest-benchmark benchmarks of the harness library, on the harness's default device (or the devices
+named with --mnist-device, repeatable; `all` for every usable one).
 
     pytest benchmarks --benchmark-autosave
     pytest benchmarks --benchmark-compare --benchmark-compare-fail=median:10%
+    pytest benchmarks --mnist-device CPU --mnist-device CL --benchmark-autosave
 
 With --benchmark-disable (how CI runs them) every benchmark body runs once and the target runs
 are shortened, so the benchmarks cannot rot without costing minutes.
@@ -12,10 +14,19 @@ from __future__ import annotations
 import pytest
 
 
-def usable_devices() -> list[str]:
-    from harness import devices
+def pytest_addoption(parser):
+    parser.addoption(
+        "--mnist-device",
+        action="append",
+        default=[],
+        help="tinygrad device to benchmark (repeatable; `all`: every usable one; default: the harness's default)",
+    )
 
-    return [d.name for d in devices.usable()]
+
+def bench_devices(config) -> list[str]:
+    from harness import runner
+
+    return runner.resolve_devices(config.getoption("mnist_device"))
 
 
 def pytest_configure(config):
@@ -26,7 +37,7 @@ def pytest_configure(config):
 
 def pytest_generate_tests(metafunc):
     if "device" in metafunc.fixturenames:
-        metafunc.parametrize("device", usable_devices(), scope="module")
+        metafunc.parametrize("device", bench_devices(metafunc.config), scope="module")
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
