@@ -7,7 +7,7 @@ and keeps that in its own kernel cache. Each case runs the model's first steps (
 each cache either empty (a new folder) or filled by the run before, and reports the record's compile
 time (the first two steps) and the process's wall time.
 
-    python benchmarks/cl_warmup.py --model cnn -o results/perf/cl-warmup.json
+    python benchmarks/cl_warmup.py --model cnn -o results/cl-warmup/cnn.json
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ A model is trained for a few steps (fixed seed), then the test set is evaluated 
 once to compile, then timed `--repeats` times. Each batch size's 10,000 predictions are compared with
 the first batch size's, image by image: a batch size is a safe change only if no prediction moves.
 
-    python benchmarks/eval_cost.py --devices CPU,CL --batch-sizes 1000,2000,5000,10000 -o results/perf/eval-cost.json
+    python benchmarks/eval_cost.py --devices CPU,CL --batch-sizes 1000,2000,5000,10000 -o results/eval-cost/cl.json
 """
 
 from __future__ import annotations
