@@ -360,3 +360,31 @@ def test_worker_protocol_survives_tinygrad_debug_output():
     replies = [json.loads(line) for line in done.stdout.splitlines()]
     assert replies[0]["ready"] and len(replies[1]["times"]) == 2
     assert "GFLOPS" in done.stderr  # tinygrad's DEBUG lines went to stderr
+
+
+@pytest.mark.slow
+def test_a_real_package_set_environment_is_made_once_and_runs_the_worker(project):
+    """The real venv path, once: pip installs the tree's requirements with tinygrad==0.13.0 (needs the
+    package index; about a minute), the environment is reused, and a worker in it times a short MLP block
+    and reports the tinygrad that ran."""
+    messages: list[str] = []
+    side = continuous.prepare(project, "tinygrad==0.13.0", "base", [], messages.append)
+    assert side.python.startswith(str(continuous.cache_root() / "envs"))
+    again = continuous.prepare(project, "tinygrad==0.13.0", "base", [], messages.append)
+    assert again.python == side.python and sum(m.startswith("creating") for m in messages) == 1
+    worker = continuous.Worker(side, ["mlp"], "CPU", None)
+    try:
+        ready = worker.ready()
+        assert (ready["tinygrad"], ready["device"]) == ("0.13.0", "CPU")
+        assert len(worker.block("mlp", 2)) == 2
+    finally:
+        worker.close()
+
+
+@pytest.mark.slow
+def test_a_real_failed_install_names_the_requirement(project):
+    requirements = ["tinygrad==999.0"]
+    with pytest.raises(HarnessError, match=r"pip install: .*tinygrad==999\.0") as e:
+        continuous.environment(requirements, print)
+    assert e.value.code == ExitCode.ENVIRONMENT and "\n" not in e.value.message
+    assert not continuous.env_dir(requirements).exists()
