@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import augment, counters, optim
+from harness import augment, compat, counters, optim
 from harness.data import Mnist
 from harness.models import build
 from harness.spec import RunSpec
@@ -124,10 +124,8 @@ class Trainer:
         )
 
     def _train_step(self, idx):
-        from tinygrad import Context
-
         spec = self.spec
-        with Context(TRAINING=1, DEV=self.device):  # augmentation draws its random numbers on the default device
+        with compat.training(DEV=self.device):  # augmentation draws its random numbers on the default device
             self.optimizer.zero_grad()
             x = normalize(self.x_train[idx])
             if spec.augments:
