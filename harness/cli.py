@@ -633,7 +633,7 @@ def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_miss
 @click.option("--mlp-steps", type=click.IntRange(min=1), default=10, help="MLP steps per block.")
 @click.option("--cnn-steps", type=click.IntRange(min=1), default=2, help="CNN steps per block.")
 @click.option("--rule", "rule_texts", multiple=True, show_default="step_time:+5%", help="Regression rule, repeatable.")
-@click.option("--device", show_default="each side's own default", help="tinygrad device for both sides.")
+@click.option("--device", show_default="each side's own default", help="Device for both sides, e.g. CPU or CL.")
 @click.option(
     "--base-prefix",
     default="",
@@ -641,7 +641,12 @@ def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_miss
     help="Command prefix for the base side's process, e.g. 'taskset -c 1'.",
 )
 @click.option("--head-prefix", default="", show_default="none", help="Command prefix for the head side's process.")
-@click.option("--repo", type=FOLDER, default=Path("."), help="The git repository of both revisions.")
+@click.option(
+    "--repo",
+    type=FOLDER,
+    default=Path("."),
+    help="The git repository: its revisions, and the working tree a package set runs.",
+)
 @format_option("the comparison")
 @output_option("Also write the comparison JSON here.")
 @data_dir_option
@@ -661,8 +666,10 @@ def continuous(
     output,
     data_dir,
 ) -> None:
-    """Time HEAD (default: the working tree) against BASE, two git revisions, on this machine.
+    """Time HEAD (default: the working tree) against BASE on this machine.
 
+    Each side is a git revision or a package set: pins such as tinygrad==0.13.0 (several: comma- or
+    space-separated) run the working tree's code in an environment made once for those pins.
     Both sides run alternately in their own processes; no stored baseline is needed.
     Exit 0 pass, 1 regression, 2 bad input, 4 a side could not be set up or crashed.
     """
@@ -686,7 +693,7 @@ def continuous(
     )
     if output:
         results.write_validated(output, doc, "comparison")
-    click.echo(cmp.render(doc, fmt))
+    click.echo(ab.render(doc, fmt))
     _exit_for(doc["verdict"])
 
 

@@ -1,5 +1,7 @@
-"""Same-runner A/B timing of two source revisions: `mnist-bench continuous BASE [HEAD]`.
+"""Same-runner A/B timing of two sides: `mnist-bench continuous BASE [HEAD]`.
 
+A side is a git revision (its source tree and dependencies) or a package set such as `tinygrad==0.13.0`
+(the working tree's code in an environment whose requirements are the tree's with those packages pinned).
 A stored baseline from another day or machine drifts by more than any useful rule allows; two sides
 timed on the same machine, interleaved in time, share the drift. Each side runs in its own process
 (from its own source tree and, when its dependencies differ, its own environment), warms both models
@@ -11,9 +13,11 @@ are compared with the same noise-aware rules as `compare` (Welch test on logs an
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import statistics
@@ -23,11 +27,14 @@ import tarfile
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from harness import compare, data, env, stats, summary
 from harness.errors import ExitCode, HarnessError
@@ -40,6 +47,7 @@ DEFAULT_RULES = ("step_time:+5%",)
 DEFAULT_ROUNDS = 6
 DEFAULT_STEPS = {"mlp": 10, "cnn": 2}
 WORKTREE = "working tree"
+ENV_FIELDS = ("device", "tinygrad", "numpy")  # what differs between the sides is said in the document
 
 
 def cache_root() -> Path:
@@ -52,14 +60,17 @@ class Side:
     """One side of the comparison: where its source is, which Python runs it, how it is launched."""
 
     label: str  # "base" or "head"
-    rev: str  # what the user named
+    rev: str  # what the user named: a revision, a package set, or WORKTREE
     commit: str | None  # None: the working tree as it is now
     tree: Path
     python: str
     prefix: list[str] = field(default_factory=list)  # e.g. ["taskset", "-c", "1"]
+    pins: list[str] = field(default_factory=list)  # a package set's requirements, e.g. ["tinygrad==0.13.0"]
 
     def describe(self) -> str:
-        return f"{self.rev} ({self.commit[:12]})" if self.commit else f"{self.rev} ({self.tree})"
+        if self.commit:
+            return f"{self.rev} ({self.commit[:12]})"
+        return f"{self.rev} ({WORKTREE} {self.tree})" if self.pins else f"{self.rev} ({self.tree})"
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -72,13 +83,20 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def resolve(repo: Path, rev: str) -> str:
-    """The full commit id of `rev`; a one-line error for anything that is not a commit."""
+def _commit(repo: Path, rev: str) -> str | None:
+    """The full commit id of `rev`, None when it names no commit; an error when `repo` is no repository."""
     _git(repo, "rev-parse", "--git-dir")
     try:
         return _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     except HarnessError:
-        raise HarnessError(f"{rev!r} is not a commit in {repo}") from None
+        return None
+
+
+def resolve(repo: Path, rev: str) -> str:
+    """The full commit id of `rev`; a one-line error for anything that is not a commit."""
+    if (commit := _commit(repo, rev)) is None:
+        raise HarnessError(f"{rev!r} is not a commit in {repo}")
+    return commit
 
 
 def source_tree(repo: Path, commit: str) -> Path:
@@ -100,6 +118,43 @@ def source_tree(repo: Path, commit: str) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+# A package set names requirements with a version, e.g. "tinygrad==0.13.0,numpy==2.1.3". Spaces around an
+# operator are allowed; a comma or space followed by a name starts the next requirement, one followed by an
+# operator continues the same one ("numpy>=2,<3").
+_OPERATOR = re.compile(r"\s*(===|~=|==|!=|<=|>=|<|>)\s*")
+_NEXT_REQUIREMENT = re.compile(r"[\s,]+(?=[A-Za-z0-9])")
+COMPLETE = ".complete"  # written last into an environment, so a half-made one is never reused
+
+
+def parse_package_set(text: str) -> list[Requirement] | None:
+    """The pins of a package set, or None when `text` is not one (each piece a PEP 508 requirement with a
+    version specifier, no URL or marker)."""
+    joined = _OPERATOR.sub(r"\1", text.strip().strip(","))
+    try:
+        pins = [Requirement(piece) for piece in _NEXT_REQUIREMENT.split(joined) if piece]
+    except InvalidRequirement:
+        return None
+    if not pins or any(not p.specifier or p.url or p.marker for p in pins):
+        return None
+    names = [canonicalize_name(p.name) for p in pins]
+    if twice := sorted({n for n in names if names.count(n) > 1}):
+        raise HarnessError(f"{text!r} pins {', '.join(twice)} more than once")
+    return pins
+
+
+def _name(requirement: str) -> str:
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:  # pip will say what is wrong with it
+        return requirement
+
+
+def pinned(requirements: list[str], pins: list[Requirement]) -> list[str]:
+    """`requirements` with each pinned package's entry replaced by its pin (a package they lack is added)."""
+    names = {canonicalize_name(p.name) for p in pins}
+    return _normalize([r for r in requirements if _name(r) not in names] + [str(p) for p in pins])
 
 
 def _normalize(requirements: list[str]) -> list[str]:
@@ -124,39 +179,104 @@ def installed_dependencies() -> list[str] | None:
     return _normalize([r for r in requires if "extra ==" not in r and "extra==" not in r])
 
 
+def env_dir(requirements: list[str]) -> Path:
+    """Where the environment of a requirement set lives: keyed by the Python version and the sorted set."""
+    digest = hashlib.sha256(json.dumps([sys.version_info[:2], requirements]).encode()).hexdigest()[:16]
+    return cache_root() / "envs" / digest
+
+
 def environment(requirements: list[str], log: Callable[[str], None]) -> str:
-    """A Python that has `requirements`: this one when they are what it was installed for, else a cached venv."""
+    """A Python that has `requirements`: this one when they are what it was installed for, else a venv made
+    once per requirement set and reused (the side's source tree goes on PYTHONPATH, it is not installed)."""
     if requirements == installed_dependencies():
         return sys.executable
-    digest = hashlib.sha256(json.dumps([sys.version_info[:2], requirements]).encode()).hexdigest()[:16]
-    venv = cache_root() / "envs" / digest
-    python = venv / "bin" / "python"
-    if (venv / ".complete").exists():
-        return str(python)
-    log(f"creating an environment for {', '.join(requirements)} in {venv}")
-    shutil.rmtree(venv, ignore_errors=True)
+    venv = env_dir(requirements)
+    python = str(venv / "bin" / "python")
+    if (venv / COMPLETE).exists():
+        return python
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(venv.with_name(f"{venv.name}.lock")):
+        if not (venv / COMPLETE).exists():  # another comparison may have made it while this one waited
+            log(f"creating an environment for {', '.join(requirements)} in {venv} (pip, once)")
+            make_venv(venv, requirements)
+    return python
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path`, so two comparisons never build the same environment at once."""
+    import fcntl
+
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+def make_venv(venv: Path, requirements: list[str]) -> None:
+    """`python -m venv`, then `pip install` the requirements, then the completion mark; a failure removes the
+    half-made environment and says in one line what pip could not install (its full output stays in a log)."""
+    shutil.rmtree(venv, ignore_errors=True)  # left by a run that was killed before its mark
+    log_path = venv.with_name(f"{venv.name}.log")
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    steps = [("python -m venv", [sys.executable, "-m", "venv", str(venv)]), ("pip install", [*pip, *requirements])]
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True, capture_output=True)
-    except subprocess.CalledProcessError as e:
-        detail = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+        with open(log_path, "w") as out:
+            for what, command in steps:
+                out.flush()
+                done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
+                if done.returncode != 0:
+                    raise HarnessError(
+                        f"could not install {', '.join(requirements)}: {what}: "
+                        f"{_failure_line(log_path.read_text(errors='replace'))} (output in {log_path})",
+                        ExitCode.ENVIRONMENT,
+                    )
+    except BaseException:
+        shutil.rmtree(venv, ignore_errors=True)
+        raise
+    (venv / COMPLETE).write_text("\n".join(requirements) + "\n")
+
+
+def _failure_line(output: str) -> str:
+    """pip's last `ERROR:` line (it names the requirement it could not install), else the last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line.removeprefix("ERROR:").strip() for line in lines if line.startswith("ERROR:")]
+    return (errors or lines or ["no output"])[-1]
+
+
+def working_tree(repo: Path) -> Path:
+    return Path(_git(repo, "rev-parse", "--show-toplevel"))
+
+
+def classify(repo: Path, text: str) -> list[Requirement] | None:
+    """The pins when `text` is a package set, None when it is a git revision; a one-line error when it
+    could be either, or is neither."""
+    pins, commit = parse_package_set(text), _commit(repo, text)
+    if pins and commit:
+        spaced = _OPERATOR.sub(r" \1 ", text).strip()
         raise HarnessError(
-            f"could not install {', '.join(requirements)}: {detail[-1] if detail else e}", ExitCode.ENVIRONMENT
-        ) from e
-    (venv / ".complete").write_text("\n".join(requirements) + "\n")
-    return str(python)
+            f"{text!r} is both a git revision and a package set: give the commit id or full ref (refs/...) "
+            f"for the revision, or {spaced!r} for the package set"
+        )
+    if pins is None and commit is None:
+        raise HarnessError(f"{text!r} is not a commit in {repo}, nor a package set such as tinygrad==0.13.0")
+    return pins
 
 
 def prepare(repo: Path, rev: str | None, label: str, prefix: list[str], log: Callable[[str], None]) -> Side:
-    """A side from a revision (None: the working tree), with its source tree and Python ready."""
-    if rev is None:
-        root = Path(_git(repo, "rev-parse", "--show-toplevel"))
-        tree, commit, rev = root, None, WORKTREE
-    else:
-        commit = resolve(repo, rev)
-        if not _git(repo, "ls-tree", "--name-only", commit, "harness/train.py"):
-            raise HarnessError(f"{rev}: no harness/train.py in that revision; nothing to time")
-        tree = source_tree(repo, commit)
+    """A side from a revision, a package set or None (the working tree), with its source tree and Python ready.
+
+    A package set runs the working tree's code, so that with two package sets both sides run the same files
+    and only the packages differ; its requirements are the tree's with the pinned packages replaced."""
+    pins = None if rev is None else classify(repo, rev)
+    if rev is None or pins is not None:
+        tree = working_tree(repo)
+        requirements = dependencies(tree) if pins is None else pinned(dependencies(tree), pins)
+        pin_texts = [str(p) for p in pins or []]
+        return Side(label, rev or WORKTREE, None, tree, environment(requirements, log), prefix, pin_texts)
+    commit = resolve(repo, rev)
+    if not _git(repo, "ls-tree", "--name-only", commit, "harness/train.py"):
+        raise HarnessError(f"{rev}: no harness/train.py in that revision; nothing to time")
+    tree = source_tree(repo, commit)
     return Side(label, rev, commit, tree, environment(dependencies(tree), log), prefix)
 
 
@@ -258,8 +378,10 @@ def _machine(side: Side, ready: dict[str, Any]) -> dict[str, Any]:
     return {
         "side": side.label,
         "revision": side.describe(),
+        "packages": side.pins,
         "device": ready["device"],
-        "tinygrad": ready["tinygrad"],
+        "tinygrad": ready["tinygrad"],  # the version that ran, from the side's environment
+        "numpy": ready.get("numpy"),
         "cpu": env.collect_cpu().get("model", ""),
         "python": side.python,
         "launch_prefix": shlex.join(side.prefix),
@@ -281,7 +403,7 @@ def verdict_document(
         r, p, u = compare.judge(model, {METRIC: base}, {METRIC: head}, rules)
         rows, problems, untested = rows + r, problems + p, untested + u
     machines = [_machine(side, ready) for side, ready in zip(sides, readies, strict=True)]
-    env_diff = summary.env_differences([machines[0]], [machines[1]], ("base", "head"), ("device", "tinygrad"))
+    env_diff = summary.env_differences([machines[0]], [machines[1]], ("base", "head"), ENV_FIELDS)
     workload_doc = {
         "rounds": workload.rounds,
         "steps_per_block": {m: workload.steps[m] for m in workload.models},
@@ -301,6 +423,23 @@ def verdict_document(
         problems,
         workload=workload_doc,
     )
+
+
+def side_lines(doc: dict[str, Any]) -> list[str]:
+    """One line per side: what it was, and which tinygrad ran it on which device."""
+    machines = [doc["baseline"]["machines"][0], doc["current"]["machines"][0]]
+    return [f"{m['side']}: {m['revision']}: tinygrad {m['tinygrad'] or 'unknown'} on {m['device']}" for m in machines]
+
+
+def render(doc: dict[str, Any], fmt: str) -> str:
+    """`compare`'s rendering, with the sides (and the tinygrad each ran) named under the heading."""
+    body = compare.render(doc, fmt)
+    if fmt == "json":
+        return body
+    if fmt == "markdown":
+        heading, _, rest = body.partition("\n")
+        return "\n".join([heading, "", *(f"- {line}" for line in side_lines(doc)), rest])
+    return "\n".join([*side_lines(doc), body])
 
 
 def run(

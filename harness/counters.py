@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from harness import compat
 from harness.errors import ExitCode, HarnessError
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -37,9 +38,7 @@ def mem_used() -> int:
 
 def cpu_threads() -> int:
     """NUM_CPU_THREADS as tinygrad resolved it (env var, else the CPUs this process may use)."""
-    from tinygrad.helpers import NUM_CPU_THREADS
-
-    return int(NUM_CPU_THREADS.value)
+    return int(compat.cpu_threads_setting().value)
 
 
 def calls(linear) -> list:

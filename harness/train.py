@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import augment, counters, devices, optim
+from harness import augment, compat, counters, devices, optim
 from harness.data import Mnist
 from harness.models import build
 from harness.spec import RunSpec
@@ -124,10 +124,8 @@ class Trainer:
         )
 
     def _train_step(self, idx):
-        from tinygrad import Context
-
         spec = self.spec
-        with devices.running_on(self.name), Context(TRAINING=1):  # augmentation: random numbers, default device
+        with devices.running_on(self.name), compat.training():  # augmentation: random numbers, default device
             self.optimizer.zero_grad()
             x = normalize(self.x_train[idx])
             if spec.augments:

@@ -67,6 +67,16 @@ def _default_device(Device) -> str:
 _PROTOCOL = sys.stdout  # replaced in main() by a private copy of the original stdout
 
 
+def _version(package: str, module) -> str | None:
+    """The installed distribution's version: tinygrad (0.13, 0.14) has no `__version__` attribute."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:  # imported from a source checkout on PYTHONPATH
+        return getattr(module, "__version__", None)
+
+
 def _reply(doc: dict) -> None:
     _PROTOCOL.write(json.dumps(doc) + "\n")
     _PROTOCOL.flush()
@@ -88,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _own_stdout()
     try:
+        import numpy
         import tinygrad
         from tinygrad import Device
 
@@ -100,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "ready": True,
                 "device": device,
-                "tinygrad": getattr(tinygrad, "__version__", None),
+                "tinygrad": _version("tinygrad", tinygrad),
+                "numpy": _version("numpy", numpy),
                 "warmup_s": {name: m.warmup_s for name, m in models.items()},
             }
         )

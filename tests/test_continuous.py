@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -99,35 +100,158 @@ def test_same_dependencies_reuse_this_environment(project):
     assert continuous.dependencies(side.tree) == continuous.installed_dependencies()
 
 
-def test_other_dependencies_get_their_own_environment(project, monkeypatch):
-    made = []
+def fake_installer(monkeypatch, fail_on: str | None = None, output: str = "") -> list[list[str]]:
+    """Stands in for `python -m venv` and `pip install` (a minute, network): records the commands, makes the
+    venv folder, and fails the pip step (printing `output`) when its requirements include `fail_on`."""
+    made: list[list[str]] = []
 
-    def fake_run(cmd, **kw):  # stands in for `python -m venv` and `pip install` (minutes, network)
+    def fake_run(cmd, stdout=None, **kw):
         made.append(cmd)
         if "venv" in cmd:
-            Path(cmd[-1]).mkdir(parents=True)
+            Path(cmd[-1], "bin").mkdir(parents=True)
+            return subprocess.CompletedProcess(cmd, 0)
+        failed = fail_on in cmd
+        if failed and stdout is not None:
+            stdout.write(output)
+            stdout.flush()
+        return subprocess.CompletedProcess(cmd, 1 if failed else 0)
 
     monkeypatch.setattr(continuous.subprocess, "run", fake_run)
+    return made
+
+
+def test_other_dependencies_get_their_own_environment(project, monkeypatch):
+    made = fake_installer(monkeypatch)
     python = continuous.environment(["tinygrad==0.13.0"], print)
     assert python != sys.executable and python.startswith(str(continuous.cache_root() / "envs"))
-    assert made[-1][-1] == "tinygrad==0.13.0"
+    assert made[0][1:3] == ["-m", "venv"] and made[1][-1] == "tinygrad==0.13.0"
+    assert made[1][1:4] == ["-m", "pip", "install"]
+    assert (continuous.env_dir(["tinygrad==0.13.0"]) / continuous.COMPLETE).read_text() == "tinygrad==0.13.0\n"
     assert continuous.environment(["tinygrad==0.13.0"], print) == python  # reused: nothing installed again
     assert len(made) == 2
+
+
+PIP_FAILURE = """ERROR: Could not find a version that satisfies the requirement tinygrad==0.0.1 (from versions: 0.13.0)
+ERROR: No matching distribution found for tinygrad==0.0.1
+"""
+
+
+def test_a_failed_install_is_one_line_and_leaves_no_environment(project, monkeypatch):
+    made = fake_installer(monkeypatch, fail_on="tinygrad==0.0.1", output=PIP_FAILURE)
+    requirements = ["numpy>=1.26", "tinygrad==0.0.1"]
+    with pytest.raises(HarnessError) as e:
+        continuous.environment(requirements, print)
+    assert e.value.code == ExitCode.ENVIRONMENT and "\n" not in e.value.message
+    assert "pip install: No matching distribution found for tinygrad==0.0.1" in e.value.message
+    venv = continuous.env_dir(requirements)
+    assert not venv.exists()  # nothing half-made is left, let alone marked complete
+    assert "No matching distribution" in venv.with_name(f"{venv.name}.log").read_text()
+    with pytest.raises(HarnessError):
+        continuous.environment(requirements, print)
+    assert len(made) == 4  # the second try built it again rather than reusing the failed one
+
+
+def test_an_interrupted_install_leaves_no_environment(project, monkeypatch):
+    def interrupted(cmd, **kw):
+        if "venv" in cmd:
+            Path(cmd[-1], "bin").mkdir(parents=True)
+            return subprocess.CompletedProcess(cmd, 0)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(continuous.subprocess, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        continuous.environment(["tinygrad==0.13.0"], print)
+    assert not continuous.env_dir(["tinygrad==0.13.0"]).exists()
+
+
+def test_environments_are_keyed_by_the_requirement_set():
+    a = continuous.env_dir(["numpy>=1.26", "tinygrad==0.13.0"])
+    assert a == continuous.env_dir(["numpy>=1.26", "tinygrad==0.13.0"])
+    assert a != continuous.env_dir(["numpy>=1.26", "tinygrad==0.14.0"])
+    assert a != continuous.env_dir(["tinygrad==0.13.0"])
+
+
+@pytest.mark.parametrize(
+    ("text", "pins"),
+    [
+        ("tinygrad==0.13.0", ["tinygrad==0.13.0"]),
+        ("tinygrad==0.13.0,numpy==2.1.3", ["tinygrad==0.13.0", "numpy==2.1.3"]),
+        ("tinygrad==0.13.0 numpy==2.1.3", ["tinygrad==0.13.0", "numpy==2.1.3"]),
+        ("tinygrad == 0.13.0, numpy == 2.1.3", ["tinygrad==0.13.0", "numpy==2.1.3"]),
+        ("numpy>=2,<3", ["numpy<3,>=2"]),
+        ("tinygrad~=0.13.0,numpy>=2,<3", ["tinygrad~=0.13.0", "numpy<3,>=2"]),
+    ],
+)
+def test_package_sets_parse(text, pins):
+    parsed = continuous.parse_package_set(text)
+    assert parsed is not None and [str(p) for p in parsed] == pins
+
+
+@pytest.mark.parametrize(
+    "text", ["main", "HEAD~1", "HEAD^", "v0.1.0", "2e8ff1f", "tinygrad", "tinygrad==", "origin/main", "a..b", ""]
+)
+def test_revisions_are_not_package_sets(text):
+    assert continuous.parse_package_set(text) is None
+
+
+def test_a_package_pinned_twice_is_refused():
+    with pytest.raises(HarnessError, match="pins tinygrad more than once"):
+        continuous.parse_package_set("tinygrad==0.13.0,TinyGrad==0.14.0")
+
+
+def test_pins_replace_the_trees_requirement_of_that_package():
+    tree = ["click>=8.1", "numpy>=1.26", "tinygrad==0.14.0"]
+    pins = continuous.parse_package_set("TinyGrad==0.13.0,llvmlite==0.44.0")
+    assert continuous.pinned(tree, pins) == ["click>=8.1", "llvmlite==0.44.0", "numpy>=1.26", "tinygrad==0.13.0"]
+
+
+def test_a_package_set_is_told_from_a_revision(project):
+    assert [str(p) for p in continuous.classify(project, "tinygrad==0.13.0")] == ["tinygrad==0.13.0"]
+    assert continuous.classify(project, "HEAD") is None
+    with pytest.raises(HarnessError, match=r"'tinygrad' is not a commit in .*, nor a package set"):
+        continuous.classify(project, "tinygrad")
+
+
+def test_a_branch_that_reads_as_a_package_set_is_ambiguous(project):
+    git(project, "branch", "tinygrad==0.13.0")
+    with pytest.raises(HarnessError, match="both a git revision and a package set") as e:
+        continuous.classify(project, "tinygrad==0.13.0")
+    assert "'tinygrad == 0.13.0'" in e.value.message and e.value.code == ExitCode.USAGE
+    assert continuous.classify(project, "refs/heads/tinygrad==0.13.0") is None
+    assert continuous.classify(project, "tinygrad == 0.13.0") is not None
+
+
+def test_a_package_set_side_runs_the_working_tree_with_its_pins(project, monkeypatch):
+    asked = []
+    monkeypatch.setattr(continuous, "environment", lambda reqs, log: asked.append(reqs) or "/envs/x/bin/python")
+    (project / "harness" / "uncommitted.py").write_text("x = 1\n")
+    side = continuous.prepare(project, "tinygrad==0.13.0,numpy==2.1.3", "base", [], print)
+    assert side.tree == project and side.commit is None and side.python == "/envs/x/bin/python"
+    assert side.pins == ["tinygrad==0.13.0", "numpy==2.1.3"]
+    assert side.describe() == f"tinygrad==0.13.0,numpy==2.1.3 (working tree {project})"
+    tree_reqs = continuous.dependencies(project)
+    assert "tinygrad==0.13.0" in asked[0] and "numpy==2.1.3" in asked[0] and "tinygrad==0.14.0" not in asked[0]
+    assert len(asked[0]) == len(tree_reqs)  # replaced, not added
+
+
+def test_a_package_set_equal_to_this_environment_uses_it(project):
+    assert "tinygrad==0.14.0" in continuous.installed_dependencies()
+    assert continuous.prepare(project, "tinygrad==0.14.0", "head", [], print).python == sys.executable
 
 
 def _samples(base: list[float], head: list[float]) -> list[dict[str, list[list[float]]]]:
     return [{"mlp": [[v, v] for v in side]} for side in (base, head)]
 
 
-def _document(samples):
-    sides = [
+def _document(samples, sides=None, versions=("0.14.0", "0.14.0")):
+    sides = sides or [
         continuous.Side("base", "main", "a" * 40, Path("/t"), sys.executable),
         continuous.Side("head", "working tree", None, Path("/t"), sys.executable),
     ]
-    ready = {"device": "CPU", "tinygrad": "0.14.0", "warmup_s": {"mlp": 1.0}}
+    readies = [{"device": "CPU", "tinygrad": v, "numpy": "2.4.6", "warmup_s": {"mlp": 1.0}} for v in versions]
     rules = [compare.parse_rule(r) for r in continuous.DEFAULT_RULES]
     workload = continuous.Workload(["mlp"], rounds=3)
-    return continuous.verdict_document(sides, [ready, ready], samples, workload, rules, 10.0)
+    return continuous.verdict_document(sides, readies, samples, workload, rules, 10.0)
 
 
 def test_verdict_document_passes_on_noise_and_fails_on_a_slowdown():
@@ -141,10 +265,55 @@ def test_verdict_document_passes_on_noise_and_fails_on_a_slowdown():
     assert "REGRESSION" in compare.render(slow, "text") and "**REGRESSION**" in compare.render(slow, "markdown")
 
 
+def test_package_set_sides_say_which_tinygrad_ran():
+    sides = [
+        continuous.Side("base", "tinygrad==0.13.0", None, Path("/t"), "/e/bin/python", [], ["tinygrad==0.13.0"]),
+        continuous.Side("head", "tinygrad==0.14.0", None, Path("/t"), sys.executable, [], ["tinygrad==0.14.0"]),
+    ]
+    doc = _document(_samples([0.080, 0.081, 0.079], [0.0805, 0.0795, 0.081]), sides, ("0.13.0", "0.14.0"))
+    assert schema.errors(doc, "comparison") == []
+    base, head = doc["baseline"]["machines"][0], doc["current"]["machines"][0]
+    assert (base["tinygrad"], base["packages"], base["python"]) == ("0.13.0", ["tinygrad==0.13.0"], "/e/bin/python")
+    assert (head["tinygrad"], head["revision"]) == ("0.14.0", "tinygrad==0.14.0 (working tree /t)")
+    assert doc["env_differences"] == ['tinygrad: base "0.13.0" vs head "0.14.0"']
+    text = continuous.render(doc, "text").splitlines()
+    assert text[:2] == [
+        "base: tinygrad==0.13.0 (working tree /t): tinygrad 0.13.0 on CPU",
+        "head: tinygrad==0.14.0 (working tree /t): tinygrad 0.14.0 on CPU",
+    ]
+    markdown = continuous.render(doc, "markdown").splitlines()
+    assert (
+        markdown[0].startswith("### ")
+        and markdown[2] == "- base: tinygrad==0.13.0 (working tree /t): tinygrad 0.13.0 on CPU"
+    )
+    assert json.loads(continuous.render(doc, "json")) == json.loads(compare.render(doc, "json"))
+
+
+def test_an_unknown_tinygrad_version_is_said():
+    doc = _document(_samples([0.08, 0.08], [0.08, 0.08]), versions=(None, "0.14.0"))
+    assert continuous.side_lines(doc)[0].endswith("tinygrad unknown on CPU")
+
+
+def test_worker_reports_the_installed_tinygrad_version():
+    from types import SimpleNamespace
+
+    from harness import worker
+
+    assert worker._version("tinygrad", SimpleNamespace()) == metadata.version("tinygrad")
+    assert worker._version("no-such-dist", SimpleNamespace(__version__="1.2")) == "1.2"
+
+
 def test_cli_bad_revision_exits_2(project):
     result = CliRunner().invoke(cli, ["continuous", "nope", "--repo", str(project)])
     assert result.exit_code == 2
     assert "'nope' is not a commit" in result.output
+
+
+def test_cli_ambiguous_side_exits_2(project):
+    git(project, "tag", "tinygrad==0.13.0")
+    result = CliRunner().invoke(cli, ["continuous", "tinygrad==0.13.0", "--repo", str(project)])
+    assert result.exit_code == 2
+    assert "both a git revision and a package set" in result.output
 
 
 @pytest.mark.slow
@@ -191,3 +360,31 @@ def test_worker_protocol_survives_tinygrad_debug_output():
     replies = [json.loads(line) for line in done.stdout.splitlines()]
     assert replies[0]["ready"] and len(replies[1]["times"]) == 2
     assert "GFLOPS" in done.stderr  # tinygrad's DEBUG lines went to stderr
+
+
+@pytest.mark.slow
+def test_a_real_package_set_environment_is_made_once_and_runs_the_worker(project):
+    """The real venv path, once: pip installs the tree's requirements with tinygrad==0.13.0 (needs the
+    package index; about a minute), the environment is reused, and a worker in it times a short MLP block
+    and reports the tinygrad that ran."""
+    messages: list[str] = []
+    side = continuous.prepare(project, "tinygrad==0.13.0", "base", [], messages.append)
+    assert side.python.startswith(str(continuous.cache_root() / "envs"))
+    again = continuous.prepare(project, "tinygrad==0.13.0", "base", [], messages.append)
+    assert again.python == side.python and sum(m.startswith("creating") for m in messages) == 1
+    worker = continuous.Worker(side, ["mlp"], "CPU", None)
+    try:
+        ready = worker.ready()
+        assert (ready["tinygrad"], ready["device"]) == ("0.13.0", "CPU")
+        assert len(worker.block("mlp", 2)) == 2
+    finally:
+        worker.close()
+
+
+@pytest.mark.slow
+def test_a_real_failed_install_names_the_requirement(project):
+    requirements = ["tinygrad==999.0"]
+    with pytest.raises(HarnessError, match=r"pip install: .*tinygrad==999\.0") as e:
+        continuous.environment(requirements, print)
+    assert e.value.code == ExitCode.ENVIRONMENT and "\n" not in e.value.message
+    assert not continuous.env_dir(requirements).exists()
