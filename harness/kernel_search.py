@@ -31,6 +31,10 @@ class SearchCount:
         return {"beam": self.beam, "searched": self.searched, "cached": self.cached, "search_s": self.search_s}
 
 
+class SearchNeeded(HarnessError):
+    """A kernel's BEAM choice is not in the search cache, where the caller allowed cached choices only."""
+
+
 def check_beam(beam: int | None) -> None:
     if beam is not None and not 0 <= beam <= MAX_BEAM:
         raise HarnessError(f"BEAM width must be between 0 and {MAX_BEAM}, got {beam}")
@@ -52,21 +56,22 @@ def beam_in_force() -> int | None:
 
 
 @contextlib.contextmanager
-def applied(beam: int | None) -> Iterator[SearchCount]:
+def applied(beam: int | None, *, cache_only: bool = False) -> Iterator[SearchCount]:
     """Run the body with BEAM=`beam` (None: tinygrad's own setting, from the BEAM variable) and count its
     kernel searches. BEAM goes through tinygrad's Context, so it ends with the body and is not inherited
-    by later runs in the process or by child processes."""
+    by later runs in the process or by child processes. `cache_only`: raise SearchNeeded instead of
+    starting a search (a timing that must not pay for one: minutes per model on a CPU)."""
     check_beam(beam)
     from tinygrad import Context
 
     with Context(BEAM=beam) if beam is not None else contextlib.nullcontext():
         count = SearchCount(beam_in_force() or 0)
-        with _counting(count):
+        with _counting(count, cache_only):
             yield count
 
 
 @contextlib.contextmanager
-def _counting(count: SearchCount) -> Iterator[None]:
+def _counting(count: SearchCount, cache_only: bool = False) -> Iterator[None]:
     """Count by wrapping tinygrad's `beam_search` and the cache lookup it makes, for the body's duration.
 
     Why not the size of the cache table before and after: the database is shared (suite shards, a perf
@@ -77,9 +82,12 @@ def _counting(count: SearchCount) -> Iterator[None]:
     wrappers are what it calls."""
     try:
         from tinygrad.codegen.opt import search
+        from tinygrad.helpers import CACHELEVEL, IGNORE_BEAM_CACHE
 
         original_search, original_get = search.beam_search, search.diskcache_get
     except (ImportError, AttributeError):
+        if cache_only and count.beam:
+            raise SearchNeeded("cannot tell cached BEAM choices from searches in this tinygrad") from None
         count.searched = count.cached = count.search_s = None
         yield
         return
@@ -89,9 +97,16 @@ def _counting(count: SearchCount) -> Iterator[None]:
         value = original_get(table, key)
         if table == CACHE_TABLE and value is not None:
             hits.append(True)
+        elif table == CACHE_TABLE and cache_only:
+            raise SearchNeeded(
+                f"BEAM={count.beam} would search a kernel its cache lacks; fill the cache first "
+                f"(`mnist-bench warmup --beam {count.beam}` covers each model's default run)"
+            )
         return value
 
     def beam_search(*args: Any, **kwargs: Any) -> Any:
+        if cache_only and (CACHELEVEL.value < 1 or IGNORE_BEAM_CACHE.value):
+            raise SearchNeeded("BEAM's search cache is off (CACHELEVEL=0 or IGNORE_BEAM_CACHE=1)")
         hits.clear()
         t0 = time.perf_counter()
         result = original_search(*args, **kwargs)

@@ -236,3 +236,13 @@ def test_a_real_search_is_counted_then_served_from_the_cache(tmp_path):
     first, second = once(), once()
     assert first["beam"] == 1 and first["searched"] >= 1 and first["cached"] == 0 and first["search_s"] > 0
     assert second["searched"] == 0 and second["cached"] == first["searched"]
+
+
+def test_cache_only_refuses_to_search_but_serves_cached_choices(fake_search):
+    with kernel_search.applied(1) as count:
+        fake_search.beam_search("a")  # searched and cached
+    with kernel_search.applied(1, cache_only=True) as count:
+        assert fake_search.beam_search("a") == "opts-a"
+        with pytest.raises(kernel_search.SearchNeeded, match="warmup --beam 1"):
+            fake_search.beam_search("new")
+    assert (count.searched, count.cached) == (0, 1)
