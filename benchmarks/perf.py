@@ -14,7 +14,9 @@ search cache only: a path or row whose kernels are not cached is skipped and say
 here; `mnist-bench warmup --beam N` fills the cache for each model's default batch size), and `torch`.
 Each path runs in its own fresh process; with --rounds R each path runs R times, the paths' order
 rotating every round, so a slow spell of the machine falls on every path alike. Step times are every
-timed step after warm-up over all rounds (median, p10-p90); eval times likewise.
+timed step after warm-up over all rounds (median, p10-p90). The eval time is one pass over the whole test
+set (the harness's eval: batches of 1000), per path and model (it does not depend on the training batch
+size), --eval-reps passes per round after the eval's own warm-up on one batch.
 
 The JSON is a `perf` document (schemas/perf.schema.json, validated on write), versioned with the
 harness's `schema_version` like every other file it writes. Not part of the test suite: timings belong
@@ -125,7 +127,7 @@ def parse_paths(text: str | None, beam: int | None, torch: bool) -> list[PerfPat
 
 
 def tinygrad_row(model: str, mnist, device: str, batch_size: int, steps: int, eval_reps: int) -> dict:
-    """Timed steps after warm-up, then timed passes over the whole test set after the eval's own warm-up."""
+    """Timed steps after warm-up, then `eval_reps` timed passes over the whole test set."""
     spec = RunSpec.defaults(model, batch_size=batch_size, steps=train.WARMUP_STEPS + steps)
     trainer = train.Trainer(spec, mnist, device)
     order = train.batch_order(0, len(mnist.y_train), batch_size, spec.steps)
@@ -134,8 +136,9 @@ def tinygrad_row(model: str, mnist, device: str, batch_size: int, steps: int, ev
         t0 = time.perf_counter()
         trainer.step(indices)  # returns the loss through .item(): the device is synchronised
         times.append(time.perf_counter() - t0)
-    for _ in range(train.WARMUP_STEPS):  # the eval's JIT: run eagerly, then captured
-        trainer.accuracy()
+    x, y = trainer.test_batches[0]
+    for _ in range(train.WARMUP_STEPS if eval_reps else 0):  # the eval's JIT (one batch shape): eager, then captured
+        trainer.correct(x, y).item()
     evals = []
     for _ in range(eval_reps):
         t0 = time.perf_counter()
@@ -181,13 +184,19 @@ def child_tinygrad(path: PerfPath, work: list[list], steps: int, eval_reps: int,
     with kernel_search.applied(beam if path.beam else 0, cache_only=path.beam) as searched:
         with contextlib.suppress(kernel_search.SearchNeeded):  # its kernels are not in a warm-up's BEAM cache
             matmul = tinygrad_matmul_peak(path.device)
-        for model, bs in work:
+        for i, (model, bs) in enumerate(work):
+            reps = eval_reps if _first_of_model(work, i) else 0
             try:
-                rows.append(tinygrad_row(model, mnist, path.device, bs, steps, eval_reps))
+                rows.append(tinygrad_row(model, mnist, path.device, bs, steps, reps))
             except kernel_search.SearchNeeded as e:
                 rows.append({"model": model, "batch_size": bs, "skipped": str(e)})
     info["beam"] = searched.beam
     return {"info": info, "rows": rows, "matmul_gflops": matmul, "kernel_search": searched.to_json()}
+
+
+def _first_of_model(work: list[list], i: int) -> bool:
+    """Whether work[i] is its model's first row: the eval is timed there only."""
+    return all(w[0] != work[i][0] for w in work[:i])
 
 
 def child_torch(work: list[list], steps: int, eval_reps: int, threads: int, device: str) -> dict:
@@ -203,9 +212,11 @@ def child_torch(work: list[list], steps: int, eval_reps: int, threads: int, devi
             "batch_size": bs,
             "compile_s": None,
             "step_times": torch_reference.step_times(model, mnist.x_train, mnist.y_train, bs, steps, device=device),
-            "eval_times": torch_reference.eval_times(model, mnist.x_test, mnist.y_test, eval_reps, device=device),
+            "eval_times": torch_reference.eval_times(
+                model, mnist.x_test, mnist.y_test, eval_reps if _first_of_model(work, i) else 0, device=device
+            ),
         }
-        for model, bs in work
+        for i, (model, bs) in enumerate(work)
     ]
     info = {"engine": TORCH, "name": device.upper(), "version": torch_reference.version(), "threads": threads}
     return {"info": info, "rows": rows, "matmul_gflops": None, "kernel_search": None}
@@ -248,13 +259,14 @@ def spawn(path: PerfPath, work: list[list], args: argparse.Namespace, steps: int
 # --- the parent: rounds over the paths -----------------------------------------------------------------
 
 
-def measure_paths(paths: list[PerfPath], args: argparse.Namespace) -> tuple[dict, list[dict], dict]:
-    """Every path's work in `args.rounds` rounds, the order rotating each round; returns
-    (path info by name, rows, tinygrad matmul GFLOP/s by path)."""
+def measure_paths(paths: list[PerfPath], args: argparse.Namespace) -> dict:
+    """Every path's work in `args.rounds` rounds, the order rotating each round; returns the document's
+    `paths` (info by name), `rows`, `eval` (model -> path -> seconds per pass) and `tinygrad_matmul_gflops`."""
     work = [[m, bs] for m in args.models for bs in args.batch_sizes]
     todo = {p.name: list(work) for p in paths}
     per_round = math.ceil(args.steps / args.rounds)
     gathered: dict[tuple[str, str, int], dict] = {}
+    evals: dict[str, dict[str, list[float]]] = {}
     info: dict[str, dict] = {}
     matmul: dict[str, list[float]] = {}
     for r in range(args.rounds):
@@ -279,12 +291,17 @@ def measure_paths(paths: list[PerfPath], args: argparse.Namespace) -> tuple[dict
                     ]
                     todo[path.name].remove([row["model"], row["batch_size"]])
                     continue
-                g = gathered.setdefault(key, {"compile_s": [], "step_times": [], "eval_times": []})
+                g = gathered.setdefault(key, {"compile_s": [], "step_times": []})
                 g["compile_s"].append(row["compile_s"])
                 g["step_times"] += row["step_times"]
-                g["eval_times"] += row["eval_times"]
-    rows = [_row(PerfPath(name), model, bs, g, info[name]) for (name, model, bs), g in gathered.items()]
-    return info, rows, {name: float(np.median(v)) for name, v in matmul.items()}
+                if row["eval_times"]:
+                    evals.setdefault(row["model"], {}).setdefault(path.name, []).extend(row["eval_times"])
+    return {
+        "paths": info,
+        "rows": [_row(PerfPath(name), model, bs, g, info[name]) for (name, model, bs), g in gathered.items()],
+        "eval": {m: {name: stats.percentiles(t) for name, t in by_path.items()} for m, by_path in evals.items()},
+        "tinygrad_matmul_gflops": {name: float(np.median(v)) for name, v in matmul.items()},
+    }
 
 
 def _brief(reply: dict) -> dict:
@@ -315,7 +332,6 @@ def _row(path: PerfPath, model: str, bs: int, g: dict, info: dict) -> dict:
         "engine": path.engine,
         "compile_s": float(np.median(compile_s)) if compile_s else None,
         "step_s": stats.percentiles(g["step_times"]),
-        "eval_s": stats.percentiles(g["eval_times"]),
     }
     return _derived(row, models.forward_flops(model, {}) * TRAIN_FLOPS_FACTOR)
 
@@ -348,7 +364,7 @@ def run(args: argparse.Namespace) -> dict:
         "compile": {},
         "to_target": {},
     }
-    out["paths"], out["rows"], out["tinygrad_matmul_gflops"] = measure_paths(paths, args)
+    out.update(measure_paths(paths, args))
     cold_path = next((p for p in paths if p.engine != TORCH and not p.beam and _ran(out["paths"], p)), None)
     if not args.no_cold and cold_path is not None:
         for model in args.models:
@@ -413,9 +429,8 @@ def markdown(out: dict) -> str:
     rows = sorted(out["rows"], key=lambda r: (r["model"], r["batch_size"]))
     peak = out["numpy_matmul_gflops"]
     lines = [
-        "| model | BS | path | step ms (median, p10-p90) | samples/s | GFLOP/s | % of matmul peak | vs torch "
-        "| eval ms, 10k images (median, p10-p90) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | BS | path | step ms (median, p10-p90) | samples/s | GFLOP/s | % of matmul peak | vs torch |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     torch_median = {(r["model"], r["batch_size"]): r["step_s"]["median"] for r in rows if r["engine"] == TORCH}
     for r in rows:
@@ -424,9 +439,9 @@ def markdown(out: dict) -> str:
         ratio = f"{s['median'] / ref:.1f}x" if ref and r["engine"] != TORCH else "-"
         lines.append(
             f"| {r['model']} | {r['batch_size']} | {r.get('path') or r['engine'] + ' ' + r['device']} | {_ms(s)} "
-            f"| {r['samples_per_s']:.0f} | {r['gflops']:.1f} | {100 * r['gflops'] / peak:.0f}% | {ratio} "
-            f"| {_ms(r.get('eval_s'))} |"
+            f"| {r['samples_per_s']:.0f} | {r['gflops']:.1f} | {100 * r['gflops'] / peak:.0f}% | {ratio} |"
         )
+    lines += _eval_table(out.get("eval") or {})
     lines.append("")
     lines.append(
         f"Matmul peak (NumPy float32 2048^3): {peak:.0f} GFLOP/s; tinygrad 1024^3: "
@@ -453,6 +468,19 @@ def markdown(out: dict) -> str:
         + (f" over {settings['rounds']} rounds, each path in a fresh process" if settings.get("rounds") else "")
     )
     return "\n".join(lines)
+
+
+def _eval_table(evals: dict) -> list[str]:
+    """One pass over the whole test set, per model and path, against PyTorch's."""
+    if not evals:
+        return []
+    lines = ["", "| model | path | eval ms per 10,000 images (median, p10-p90) | vs torch |", "|---|---|---|---|"]
+    for model, by_path in sorted(evals.items()):
+        ref = (by_path.get(TORCH) or {}).get("median")
+        for name, p in by_path.items():
+            ratio = f"{p['median'] / ref:.1f}x" if ref and name != TORCH else "-"
+            lines.append(f"| {model} | {name} | {_ms(p)} | {ratio} |")
+    return lines
 
 
 def _path_words(info: dict) -> str:
@@ -514,7 +542,9 @@ def main() -> None:
         "--beam", type=int, help="BEAM width of the +BEAM paths, from the search cache only (default: no +BEAM paths)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="fresh processes per path, interleaved (default 3)")
-    parser.add_argument("--eval-reps", type=int, default=2, help="timed test-set passes per round (default 2)")
+    parser.add_argument(
+        "--eval-reps", type=int, default=1, help="timed test-set passes per path, model and round (default 1)"
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     parser.add_argument("--torch-threads", type=int, default=1, help="PyTorch intra-op threads (default 1)")
     parser.add_argument("--torch-device", default="cpu", help="PyTorch device for the reference, e.g. cuda")

@@ -87,13 +87,14 @@ def test_rounds_rotate_the_paths_and_pool_every_step(monkeypatch):
     calls = []
     monkeypatch.setattr(perf, "spawn", fake_spawn(calls))
     paths = perf.parse_paths("CPU,CPU:LLVM,CL+BEAM,torch", 1, torch=True)
-    info, rows, matmul = perf.measure_paths(paths, _args())
+    doc = perf.measure_paths(paths, _args())
+    info, rows, matmul = doc["paths"], doc["rows"], doc["tinygrad_matmul_gflops"]
     # round 1 in the given order; round 2 starts one later and skips what round 1 found unusable
     assert [c[0] for c in calls] == ["CPU", "CPU:LLVM", "CL+BEAM", "torch", "torch", "CPU"]
     assert all(c[2] == 3 for c in calls)  # 5 steps over 2 rounds: 3 each
     by_path = {r["path"]: r for r in rows}
     assert set(by_path) == {"CPU", "torch"} and by_path["CPU"]["step_s"]["n"] == 6
-    assert by_path["CPU"]["eval_s"]["n"] == 2 and by_path["torch"]["compile_s"] is None
+    assert doc["eval"]["mlp"]["CPU"]["n"] == 2 and by_path["torch"]["compile_s"] is None
     assert info["CPU:LLVM"]["skipped"].startswith("CPU does not open")
     assert info["CL+BEAM"]["skipped_rows"] == {"mlp BS 128": "BEAM=1 would search a kernel"}
     assert info["CPU"]["kernel_search"]["cached"] == 4 and matmul == {"CPU": 7.0}
@@ -107,7 +108,8 @@ def test_the_document_is_schema_valid_and_renders(monkeypatch, tmp_path):
     assert schema.errors(doc, "perf") == []
     perf.save(tmp_path / "perf.json", doc)
     text = perf.markdown(doc)
-    assert "| mlp | 128 | CPU | 50.0 (50.0-50.0) |" in text and "| 5.0x |" in text and "500.0 (500.0-500.0)" in text
+    assert "| mlp | 128 | CPU | 50.0 (50.0-50.0) |" in text and "| 5.0x |" in text
+    assert "| mlp | CPU | 500.0 (500.0-500.0) | 1.0x |" in text
     assert "CPU:LLVM: tinygrad DEV=CPU:LLVM; skipped: CPU does not open" in text
     assert "mlp BS 128 skipped: BEAM=1 would search" in text
 
@@ -118,3 +120,8 @@ def test_rewrite_keeps_the_committed_perf_files_valid(tmp_path):
     perf.rewrite(sorted(tmp_path.glob("*.json")))
     for f in tmp_path.glob("*.json"):
         assert results.load(f, "perf")["schema_version"] == schema.SCHEMA_VERSION
+
+
+def test_the_eval_is_timed_once_per_model_not_per_batch_size():
+    work = [["mlp", 128], ["mlp", 256], ["cnn", 128], ["cnn", 512]]
+    assert [perf._first_of_model(work, i) for i in range(4)] == [True, False, True, False]
