@@ -558,8 +558,8 @@ def main() -> None:
     if args.child:
         child_main(json.loads(args.child))
         return
-    if args.device:
-        args.paths = ",".join(filter(None, [args.paths, *args.device]))
+    if args.device:  # the old spelling ran PyTorch beside the named devices
+        args.paths = ",".join(filter(None, [args.paths, *args.device, None if args.no_torch else TORCH]))
     if min(args.steps, args.rounds) < 1 or args.eval_reps < 0:
         parser.error("--steps and --rounds must be at least 1, --eval-reps at least 0")
     kernel_search.check_beam(args.beam)
