@@ -246,3 +246,9 @@ def test_cache_only_refuses_to_search_but_serves_cached_choices(fake_search):
         with pytest.raises(kernel_search.SearchNeeded, match="warmup --beam 1"):
             fake_search.beam_search("new")
     assert (count.searched, count.cached) == (0, 1)
+
+
+def test_a_searched_run_says_so_in_its_summary_lines():
+    text = console.run_summary(_record(1), None)
+    assert "kernel search" in text and "BEAM=1: 0 kernel(s) searched in 0.0 s, 38 from the search cache" in text
+    assert "kernel search" not in console.run_summary(_record(0), None)
