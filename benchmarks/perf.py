@@ -486,7 +486,7 @@ def _eval_table(evals: dict) -> list[str]:
 def _path_words(info: dict) -> str:
     """What a path is, in a line: `tinygrad CL, renderer OpenCLRenderer, OpenCL device cpu-... (PoCL 6.0)`."""
     if info.get("engine") == TORCH:
-        text = f"PyTorch {info.get('version')}, {info.get('threads')} intra-op thread(s)"
+        text = f"PyTorch {info['version']}, {info['threads']} intra-op thread(s)" if "version" in info else "PyTorch"
     else:
         text = f"tinygrad DEV={info.get('dev')}"
         for key, label in (("renderer", "renderer"), ("compiler", "compiler"), ("opencl_device", "OpenCL device")):
@@ -495,7 +495,7 @@ def _path_words(info: dict) -> str:
         for key in ("cc", "llvm_library"):
             if info.get(key):
                 text += f", {info[key]}"
-        if ks := info.get("kernel_search"):
+        if (ks := info.get("kernel_search")) and ks["beam"]:
             text += f", BEAM={ks['beam']} ({ks['searched']} searched, {ks['cached']} from the cache)"
     if info.get("skipped"):
         text += f"; skipped: {info['skipped']}"
