@@ -80,6 +80,37 @@ def step_times(
     return times
 
 
+def eval_times(
+    model: str, x_test: np.ndarray, y_test: np.ndarray, reps: int, batch: int = 1000, device: str = "cpu"
+) -> list[float]:
+    """Seconds per pass over the whole test set (eval mode, no gradients, batches of `batch` like the
+    harness's eval), after one untimed pass; the weights are the seeded initial ones (the time does not
+    depend on them)."""
+    import torch
+
+    if reps < 1:
+        return []
+    torch.manual_seed(0)
+    net = build(model).to(device).eval()
+    x = torch.from_numpy(x_test.reshape(-1, 1, 28, 28).copy()).to(device)
+    y = torch.from_numpy(y_test.astype(np.int64)).to(device)
+
+    def one_pass() -> int:
+        with torch.no_grad():
+            return sum(
+                int((net((x[i : i + batch].float() / 255 - 0.1307) / 0.3081).argmax(1) == y[i : i + batch]).sum())
+                for i in range(0, len(y), batch)
+            )
+
+    one_pass()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        one_pass()  # int() of each batch's count waits for the device
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def set_threads(threads: int) -> None:
     """Intra-op threads for PyTorch: 1 by default in perf.py, because tinygrad's CPU backend runs each
     kernel on one core (measured: ~95% CPU for one process), so 1 thread compares like with like."""

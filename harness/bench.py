@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import data as mnist_data
-from harness import devices, env, results, schema
+from harness import devices, env, kernel_search, results, schema
 from harness.spec import TARGETS, RunSpec
 from harness.train import WARMUP_STEPS, train
 
@@ -24,6 +24,7 @@ class RunRequest:
     suite: dict[str, Any] | None = None
     filename: str | None = None  # default: <run_id>.json
     record_failures: bool = False  # write a `failed` record instead of raising
+    beam: int | None = None  # BEAM width for this run only (None: tinygrad's, from the BEAM variable)
 
     def target_accuracy(self) -> float:
         return self.target if self.target is not None else TARGETS[self.spec.model]
@@ -55,8 +56,20 @@ def run(
     log: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], Path | None]:
     """Train once and write the validated record; returns (record, path or None)."""
+    env.use_cpu_keyed_cache()  # before tinygrad opens its cache database
+    with kernel_search.applied(request.beam) as searched:
+        return _run(request, searched, mnist=mnist, progress=progress, log=log)
+
+
+def _run(
+    request: RunRequest,
+    searched: kernel_search.SearchCount,
+    *,
+    mnist: mnist_data.Mnist | None,
+    progress: Callable[[int, float], None] | None,
+    log: Callable[[str], None] | None,
+) -> tuple[dict[str, Any], Path | None]:
     t_start, started_at = time.perf_counter(), results.utc_now()
-    env.use_cpu_keyed_cache()
     device = devices.resolve(request.device)
     choice = env.device_choice(request.device)
     if log and request.suite is None:  # a suite prints its planned devices itself
@@ -78,6 +91,7 @@ def run(
     try:
         output = train(request.spec, mnist, device.name, request.target_accuracy(), progress=progress)
     except Exception as e:  # a run that raises inside a suite is recorded, and the suite goes on
+        common["environment"]["kernel_search"] = searched.to_json()
         if not request.record_failures:
             raise
         error = f"{e.__class__.__name__}: {e}".splitlines()[0][:500]
@@ -85,6 +99,7 @@ def run(
             **common, error=error, target=request.target_accuracy(), wall_s=time.perf_counter() - t_start
         )
         return record, _write(request, record)
+    common["environment"]["kernel_search"] = searched.to_json()
     record = results.make_record(
         **common, output=output, wall_s=time.perf_counter() - t_start, warmup_steps=WARMUP_STEPS
     )

@@ -64,6 +64,17 @@ data_dir_option = click.option(
 )
 
 
+def beam_option(help: str):
+    from harness.kernel_search import MAX_BEAM
+
+    return click.option(
+        "--beam",
+        type=click.IntRange(0, MAX_BEAM),
+        show_default="the BEAM variable's; unset: no search",
+        help=help,
+    )
+
+
 def format_option(what: str = "the output"):
     return click.option(
         "--format",
@@ -171,6 +182,7 @@ def _run_options(f, model: str):
         format_option("the result: text or Markdown summary, or the JSON record (summary then on stderr)"),
         click.option("--json", "as_json", is_flag=True, hidden=True, help="Old spelling of --format json."),
         click.option("--no-assert-target", is_flag=True, help="Exit 0 even when the target is missed."),
+        beam_option("Use BEAM-searched kernels (searched now unless `mnist-bench warmup --beam N` cached them)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -194,6 +206,7 @@ def _model_command(model: str, summary: str):
         fmt,
         as_json,
         no_assert_target,
+        beam,
     ):
         from harness import bench, progress
         from harness.spec import RunSpec
@@ -202,7 +215,7 @@ def _model_command(model: str, summary: str):
         spec = RunSpec.defaults(
             model, lr=lr, batch_size=batch_size, steps=steps, seed=seed, eval_every=eval_every, log_every=log_every
         )
-        request = bench.RunRequest(spec, device=device, out_dir=out_dir, data_dir=data_dir, target=target)
+        request = bench.RunRequest(spec, device=device, out_dir=out_dir, data_dir=data_dir, target=target, beam=beam)
         with progress.RunProgress(spec.steps, model) as bar:
             record, path = bench.run(request, progress=bar, log=_echo_err)
         if fmt == "json":
@@ -265,16 +278,28 @@ def path(data_dir: Path | None) -> None:
 @click.option(
     "--device", "device_names", multiple=True, show_default="the harness's", help="tinygrad device (repeatable)."
 )
+@click.option(
+    "--model",
+    type=click.Choice(["mlp", "cnn", "all"]),
+    default="all",
+    show_default=True,
+    help="Which model's default run to warm.",
+)
+@beam_option("Search kernels with this BEAM width and cache the choices (BEAM=1: minutes for the MLP).")
 @data_dir_option
-def warmup(device_names: tuple[str, ...], data_dir: Path | None) -> None:
-    """Fill tinygrad's compile cache (and BEAM cache, when BEAM is set) for both models' defaults."""
+def warmup(device_names: tuple[str, ...], model: str, beam: int | None, data_dir: Path | None) -> None:
+    """Fill tinygrad's compile cache, and with --beam its kernel search cache, for the models' defaults."""
     from harness import warmup as warm
 
-    for w in warm.run(device_names, data_dir, log=_echo_err):
-        click.echo(
-            f"{w.model} on {w.device}: first steps {w.compile_s:.1f} s "
-            f"(cache was {'warm' if w.cache_was_warm else 'cold'}); cache {w.cache_path}"
-        )
+    models = warm.MODELS if model == "all" else (model,)
+    warm.run(
+        device_names,
+        data_dir,
+        models=models,
+        beam=beam,
+        log=_echo_err,
+        on_done=lambda w: click.echo(console.warmed_line(w)),
+    )
 
 
 # --- devices and files --------------------------------------------------------------------------
@@ -431,8 +456,9 @@ def suite_show(name: str, repeat: int | None, seeds: list[int] | None) -> None:
     show_default="isolate on GPUs, where runs in one process slow later ones",
     help="Each run in a fresh process.",
 )
+@beam_option("Every run with BEAM-searched kernels (warm them first: `mnist-bench warmup --beam N`).")
 @data_dir_option
-def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, isolate, data_dir) -> None:
+def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, isolate, beam, data_dir) -> None:
     """Run every config of suite NAME over its seeds and devices; write results and a summary."""
     from harness import progress, runner
 
@@ -447,6 +473,7 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, i
             after_run=bar.end_run,
             progress=bar,
             log=_echo_err,
+            beam=beam,
         )
     click.echo(console.summary_table(outcome.summary))
     click.echo(f"ran {len(outcome.ran)}, reused {len(outcome.skipped)}; summary: {outcome.summary_path}")

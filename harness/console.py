@@ -69,6 +69,8 @@ def _run_rows(record: dict[str, Any], path: Path | None) -> list[tuple[str, str]
         ("wall time", _seconds(t["wall_s"])),
         ("result", str(path) if path else "(not written)"),
     ]
+    if (ks := record["environment"].get("kernel_search")) and ks["beam"]:
+        rows.insert(-1, ("kernel search", kernel_search_text(ks)))
     stability = t.get("stability") or {}
     if stability.get("busy"):
         rows.append(("WARNING", "the machine was busy; these timings are marked: " + "; ".join(stability["reasons"])))
@@ -145,3 +147,22 @@ class terminate_as_interrupt:
         import signal
 
         signal.signal(signal.SIGTERM, self._previous)
+
+
+def kernel_search_text(ks: dict[str, Any]) -> str:
+    """A record's `environment.kernel_search` in words: `BEAM=1: 3 kernel(s) searched in 40.2 s, 35 cached`."""
+    if ks["searched"] is None:
+        return f"BEAM={ks['beam']}: searches not counted (tinygrad's search module changed)"
+    return (
+        f"BEAM={ks['beam']}: {ks['searched']} kernel(s) searched in {ks['search_s']:.1f} s, "
+        f"{ks['cached']} from the search cache"
+    )
+
+
+def warmed_line(w: Any) -> str:
+    """One line per warmed model and device (a `warmup.Warmed`): first-steps time, cache state, BEAM's work."""
+    cache = "warm" if w.cache_was_warm else "cold"
+    line = f"{w.model} on {w.device}: first steps {w.compile_s:.1f} s (compile cache was {cache})"
+    if w.kernel_search["beam"]:
+        line += "; " + kernel_search_text(w.kernel_search)
+    return f"{line}; {w.wall_s:.1f} s in all; cache {w.cache_path}"

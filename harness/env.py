@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harness import kernel_search
+
 # tinygrad settings that change numerics or speed; recorded whenever they are set. DEV is special:
 # tinygrad writes `DEV=<device>` into os.environ itself when it picks its default device, and the device
 # is recorded on its own (`device`, `environment.device_choice`), so DEV is recorded only when it says
@@ -33,6 +35,7 @@ TINYGRAD_ENV_VARS = (
     "TRANSCENDENTAL",
     "CC",
     "DEBUG",
+    "JITBEAM",
     "FLOAT16",
     "IMAGE",
 )
@@ -156,6 +159,12 @@ def collect_tinygrad_env() -> dict[str, str]:
     """tinygrad settings in force, the same whichever way the device was chosen: a plain `DEV=<device>`
     (which tinygrad writes itself after picking its default) is left out, the device being recorded apart."""
     found = {name: os.environ[name] for name in TINYGRAD_ENV_VARS if name in os.environ}
+    # a --beam option sets BEAM through tinygrad's Context, not os.environ: record the width in force
+    live = kernel_search.beam_in_force()
+    if live is not None and live != kernel_search.env_beam():
+        found.pop("BEAM", None)
+        if live:
+            found["BEAM"] = str(live)
     if found.get("CACHEDB") is not None and found["CACHEDB"] == _harness_cachedb():
         del found["CACHEDB"]  # the harness's per-CPU cache, not a user's setting
     if "DEV" in found and not dev_adds_settings(found["DEV"]):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import bench, results, summary
+from harness import bench, kernel_search, results, summary
 from harness.spec import RunSpec
 
 # fields that must be bit-identical on the same device and software
@@ -78,11 +78,12 @@ def check(
     tolerance_pp: float,
     data_dir: str | None = None,
     log: Callable[[str], None] | None = None,
+    beam: int | None = None,
 ) -> Verdict:
     """Rerun `spec` `runs` times; compare each with the reference (or, without one, with the first rerun)."""
     reruns = []
     for _ in range(runs):
-        request = bench.RunRequest(spec, device=device, out_dir=None, data_dir=data_dir, target=target)
+        request = bench.RunRequest(spec, device=device, out_dir=None, data_dir=data_dir, target=target, beam=beam)
         record, _ = bench.run(request, log=log)
         reruns.append(record)
     if reference is None:
@@ -125,4 +126,5 @@ def check_source(
         tolerance_pp=tolerance_pp,
         data_dir=data_dir,
         log=log,
+        beam=kernel_search.record_beam(reference),  # the reference's kernels: searched ones if it used BEAM
     )

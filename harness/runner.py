@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import atomic, bench, devices, isolate, results, summary
+from harness import atomic, bench, devices, isolate, kernel_search, results, summary
 from harness import data as mnist_data
 from harness.errors import HarnessError
 from harness.suites import PlannedRun
@@ -39,8 +39,8 @@ class SuiteOutcome:
         return summary.problems(self.summary)
 
 
-def existing_result(path: Path, planned: PlannedRun) -> dict[str, Any] | None:
-    """The valid result already written for this planned run, if any (for --resume)."""
+def existing_result(path: Path, planned: PlannedRun, beam: int | None = None) -> dict[str, Any] | None:
+    """The valid result already written for this planned run with the same BEAM width, if any (for --resume)."""
     if not path.exists():
         return None
     try:
@@ -51,6 +51,7 @@ def existing_result(path: Path, planned: PlannedRun) -> dict[str, Any] | None:
         record.get("suite", {}).get("run") == planned.name
         and record["device"]["name"] == planned.device
         and record["config"] == planned.spec.to_json()
+        and kernel_search.record_beam(record) == (kernel_search.env_beam() if beam is None else beam)
     )
     return record if same else None
 
@@ -100,6 +101,7 @@ def run_plan(
     after_run: Callable[[PlannedRun, dict[str, Any]], None] | None = None,
     progress: Callable[[int, float], None] | None = None,
     log: Callable[[str], None] | None = None,
+    beam: int | None = None,
 ) -> SuiteOutcome:
     """run_suite for a plan; `isolated` None isolates when a device is not the CPU (isolate.wanted)."""
     return run_suite(
@@ -113,6 +115,7 @@ def run_plan(
         progress=progress,
         log=log,
         isolated=isolate.wanted(suite_plan.devices, isolated),
+        beam=beam,
     )
 
 
@@ -128,9 +131,11 @@ def run_suite(
     log: Callable[[str], None] | None = None,
     isolated: bool = False,
     after_run: Callable[[PlannedRun, dict[str, Any]], None] | None = None,
+    beam: int | None = None,
 ) -> SuiteOutcome:
     """Run (or, with resume, skip already finished) planned runs, then write the summary. `isolated`: each
-    run in a fresh process (no step progress then), so no run inherits state from the runs before it."""
+    run in a fresh process (no step progress then), so no run inherits state from the runs before it.
+    `beam`: every run's BEAM width (None: the BEAM variable's)."""
     if not planned:
         raise HarnessError("nothing to run: the suite (or this shard of it) is empty")
     results.check_writable(out_dir)
@@ -139,7 +144,7 @@ def run_suite(
     outcome_records, ran, skipped = [], [], []
     for p in planned:
         path = out_dir / p.filename
-        done = existing_result(path, p) if resume else None
+        done = existing_result(path, p, beam) if resume else None
         if before_run:
             before_run(p, done is not None)
         if done is not None:
@@ -154,6 +159,7 @@ def run_suite(
             suite=p.suite_info(),
             filename=p.filename,
             record_failures=True,
+            beam=beam,
         )
         if isolated:
             record = isolate.run(request, data_dir)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import atomic, results, schema, stats, suites
+from harness import atomic, kernel_search, results, schema, stats, suites
 from harness.errors import HarnessError
 from harness.spec import run_key
 
@@ -243,6 +243,16 @@ def env_differences(
     return out
 
 
+def _check_one_beam(groups: dict[str, list[dict[str, Any]]]) -> None:
+    """Refuse to pool seeds run with different BEAM widths: their step times measure different kernels."""
+    for key, records in sorted(groups.items()):
+        if len(beams := sorted({kernel_search.record_beam(r) for r in records})) > 1:
+            raise HarnessError(
+                f"{key}: runs with different BEAM widths ({', '.join(map(str, beams))}; 0 = no kernel search) are "
+                "mixed; summarize searched and unsearched runs apart"
+            )
+
+
 def build(
     suite: str, records: list[dict[str, Any]], expected: int | None = None, check_suite: bool = True
 ) -> dict[str, Any]:
@@ -259,6 +269,7 @@ def build(
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         groups[config_key(r)].append(r)
+    _check_one_beam(groups)
     configs = [summarize_config(groups[k]) for k in sorted(groups)]
     return {
         "schema_version": schema.SCHEMA_VERSION,
@@ -327,8 +338,9 @@ def covered(suite_name: str) -> set[str]:
         return {suite_name}
 
 
-def _same_config(record: dict[str, Any]) -> tuple[str, str]:
-    return config_key(record), results.dumps(_config_without_seed(record))
+def _same_config(record: dict[str, Any]) -> tuple[str, str, int]:
+    """A config's identity for pooling seeds: its key, spec and BEAM width (searched kernels time differently)."""
+    return config_key(record), results.dumps(_config_without_seed(record)), kernel_search.record_beam(record)
 
 
 def write_for_suite(

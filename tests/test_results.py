@@ -102,6 +102,10 @@ def test_load_checks_the_expected_kind(tmp_path, record):
         results.load(path, "baseline")
 
 
+def test_record_says_its_kernels_were_not_searched(record):
+    assert record["environment"]["kernel_search"] == {"beam": 0, "searched": 0, "cached": 0, "search_s": 0.0}
+
+
 def test_record_says_whether_the_compile_cache_was_warm(record):
     cache = record["environment"]["compile_cache"]
     assert cache["path"].endswith(".db") and cache["bytes"] >= 0 and cache["warm"] == (cache["bytes"] > 0)
