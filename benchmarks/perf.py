@@ -97,9 +97,9 @@ class PerfPath:
 
     @property
     def device(self) -> str:
-        """The tinygrad device name (`CPU:LLVM` is the CPU device with the LLVM renderer)."""
-        base, _, rest = self.dev.partition(":")
-        return self.dev if not rest or rest.isdigit() else base
+        """The harness's device name (`CPU:LLVM`: the CPU device with the LLVM renderer), which the harness runs
+        under DEV so the renderer holds for every step, capture and eval (harness.devices.running_on)."""
+        return self.dev
 
     @property
     def beam(self) -> bool:
@@ -139,8 +139,9 @@ def tinygrad_row(model: str, mnist, device: str, batch_size: int, steps: int, ev
         trainer.step(indices)  # returns the loss through .item(): the device is synchronised
         times.append(time.perf_counter() - t0)
     x, y = trainer.test_batches[0]
-    for _ in range(train.WARMUP_STEPS if eval_reps else 0):  # the eval's JIT (one batch shape): eager, then captured
-        trainer.correct(x, y).item()
+    with devices.running_on(device):  # the eval's kernels compile here, with the device's renderer
+        for _ in range(train.WARMUP_STEPS if eval_reps else 0):  # the eval's JIT (one batch shape): eager, captured
+            trainer.correct(x, y).item()
     evals = []
     for _ in range(eval_reps):
         t0 = time.perf_counter()
@@ -161,7 +162,7 @@ def describe_path(path: PerfPath) -> dict:
     from tinygrad import Device
 
     info = {"engine": "tinygrad", "dev": path.dev, **devices.describe(path.device).to_json()}
-    dev = Device[path.device]
+    dev = Device[devices.tinygrad_device(path.device)]
     if hasattr(dev, "device_name"):  # OpenCL
         info["opencl_device"] = f"{dev.device_name} ({getattr(dev, 'driver_version', '?')})"
     if "Clang" in info["renderer"]:
@@ -177,7 +178,8 @@ def child_tinygrad(path: PerfPath, work: list[list], steps: int, eval_reps: int,
     from tinygrad import Tensor
 
     try:
-        (Tensor.ones(4, device=path.device) + 1).realize().numpy()
+        with devices.running_on(path.device):
+            (Tensor.ones(4, device=devices.tinygrad_device(path.device)) + 1).realize().numpy()
     except Exception as e:  # no such device or renderer here (e.g. no libLLVM): skip the path, say why
         return {"skipped": f"{path.device} does not open: {type(e).__name__}: {e}".splitlines()[0][:300]}
     info = describe_path(path)

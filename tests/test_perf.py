@@ -20,7 +20,7 @@ import perf  # noqa: E402  (a script in benchmarks/, not a package module)
 
 def test_a_path_names_its_dev_device_and_beam():
     llvm, beam, torch, gpu = (perf.PerfPath(n) for n in ("CPU:LLVM", "CL+BEAM", "torch", "CUDA:1"))
-    assert (llvm.dev, llvm.device, llvm.beam, llvm.engine) == ("CPU:LLVM", "CPU", False, "tinygrad")
+    assert (llvm.dev, llvm.device, llvm.beam, llvm.engine) == ("CPU:LLVM", "CPU:LLVM", False, "tinygrad")
     assert (beam.dev, beam.device, beam.beam) == ("CL", "CL", True)
     assert torch.engine == "torch" and gpu.device == "CUDA:1"
 
