@@ -142,7 +142,7 @@ def test_replay_pull_request_no_baseline_pass_and_regression(tmp_path):
 
     # 2. that proposed baseline committed: the same results now compare and pass (shards reused as artifacts)
     dest = project / "results" / "baselines" / proposed[0].parent.name
-    dest.mkdir(parents=True)
+    dest.mkdir(parents=True, exist_ok=True)  # the committed baselines may already hold this key
     shutil.copy2(proposed[0], dest / "smoke.json")
     with_baseline = commit(project, "smoke baseline for this CPU")
     second = Replay(wf, project, with_baseline, tmp_path / "run1", "pull_request", pr_event(base, with_baseline))
