@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from harness.spec import TARGETS
+
 PATHS = ("CPU", "CL")
 MODELS = ("mlp", "cnn")
 SEEDS = (0, 1, 2)
@@ -62,12 +64,7 @@ def one_run(model: str, device: str, seed: int, out: Path) -> dict:
 def decide(rows: list[dict], model: str = "cnn") -> dict:
     walls = {p: [r["process_wall_s"] for r in rows if r["model"] == model and r["device"] == p] for p in PATHS}
     hits = {
-        p: all(
-            r["accuracy"] >= (98.0 if model == "cnn" else 95.0)
-            for r in rows
-            if r["device"] == p and r["model"] == model
-        )
-        for p in PATHS
+        p: all(r["accuracy"] >= TARGETS[model] for r in rows if r["device"] == p and r["model"] == model) for p in PATHS
     }
     medians = {p: statistics.median(w) for p, w in walls.items() if w}
     fastest = min((p for p in medians if hits[p]), key=medians.get, default=None)

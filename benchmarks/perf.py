@@ -139,9 +139,8 @@ def tinygrad_row(model: str, mnist, device: str, batch_size: int, steps: int, ev
         trainer.step(indices)  # returns the loss through .item(): the device is synchronised
         times.append(time.perf_counter() - t0)
     x, y = trainer.test_batches[0]
-    with devices.running_on(device):  # the eval's kernels compile here, with the device's renderer
-        for _ in range(train.WARMUP_STEPS if eval_reps else 0):  # the eval's JIT (one batch shape): eager, captured
-            trainer.correct(x, y).item()
+    for _ in range(train.WARMUP_STEPS if eval_reps else 0):  # the eval's JIT (one batch shape): eager, then captured
+        trainer.correct(x, y).item()
     evals = []
     for _ in range(eval_reps):
         t0 = time.perf_counter()

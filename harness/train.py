@@ -137,7 +137,8 @@ class Trainer:
             return loss.realize()
 
     def _correct(self, x, y):
-        return (self.model(normalize(x)).argmax(axis=1) == y).sum().realize()
+        with devices.running_on(self.name):  # here, so every caller's eval compiles with DEV's renderer
+            return (self.model(normalize(x)).argmax(axis=1) == y).sum().realize()
 
     def step(self, indices: np.ndarray, lr: float | None = None) -> float:
         """One training step on these sample indices; `lr` (if given) is set first."""
@@ -153,8 +154,7 @@ class Trainer:
             return weights_sha256(self.model)
 
     def accuracy(self) -> float:
-        with devices.running_on(self.name):  # the eval kernels compile on first use, with DEV's renderer
-            correct = sum(int(self.correct(x, y).item()) for x, y in self.test_batches)
+        correct = sum(int(self.correct(x, y).item()) for x, y in self.test_batches)
         return 100.0 * correct / self.n_test
 
 
