@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
+from harness import pocl
 from harness.errors import ExitCode, HarnessError
 
 # The harness's default device on a machine where no GPU backend opens, chosen by measurement (the trial and
@@ -90,6 +91,8 @@ def running_on(name: str) -> Iterator[None]:
     the renderer DEV names when they are realized: both must be `name`'s for every step, capture and eval."""
     from tinygrad import Context
 
+    if name.split(":")[0].upper() == "CL":
+        pocl.guard()  # PoCL's kernel cache is not safe for concurrent processes without it
     with Context(DEV=context_dev(name)):
         yield
 

@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness import kernel_search
+from harness import kernel_search, pocl
 
 # tinygrad settings that change numerics or speed; recorded whenever they are set. DEV is special:
 # tinygrad writes `DEV=<device>` into os.environ itself when it picks its default device, and the device
@@ -237,7 +237,7 @@ def use_cpu_keyed_cache() -> str | None:
     kernel cache at a folder keyed the same way (unless POCL_CACHE_DIR is set), so a cache copied from another
     machine (a Docker image, a CI cache) is never used here. Returns the path,
     or None when the user's CACHEDB stands or tinygrad already opened another database."""
-    os.environ.setdefault("POCL_CACHE_DIR", str(keyed_pocl_cache()))  # read when PoCL opens, after this
+    pocl.configure(keyed_pocl_cache())  # read when PoCL opens, after this
     if "CACHEDB" in os.environ and os.environ["CACHEDB"] != _harness_cachedb():
         return None
     path = str(keyed_cache_path())
