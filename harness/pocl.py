@@ -100,6 +100,9 @@ def lock() -> CacheLock:
 
 
 _installed = False
+# set on the wrapped classes: a second copy of this module (the `continuous` worker loads the caller's by
+# path) must not wrap them again, or the two copies' locks on one file would deadlock the process
+GUARDED = "_mnist_bench_pocl_guarded"
 
 
 def guard() -> None:
@@ -110,8 +113,10 @@ def guard() -> None:
         return
     from tinygrad.runtime import ops_cl
 
-    _wrap_compile(ops_cl.CLCompiler)
-    _wrap_program(ops_cl.CLProgram, ops_cl.cl)
+    if not getattr(ops_cl.CLProgram, GUARDED, False):
+        _wrap_compile(ops_cl.CLCompiler)
+        _wrap_program(ops_cl.CLProgram, ops_cl.cl)
+        setattr(ops_cl.CLProgram, GUARDED, True)
     _installed = True
 
 

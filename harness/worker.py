@@ -54,6 +54,20 @@ class Model:
         return times
 
 
+def _guard_pocl(device: str) -> None:
+    """The caller's PoCL cache lock, loaded from beside this file: a source tree from before the lock has
+    none, and its worker would crash beside the other side's when both fill a cold cache at once."""
+    if device.split(":")[0].upper() != "CL":
+        return
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("mnist_bench_pocl", Path(__file__).with_name("pocl.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.guard()
+
+
 def _default_device(Device) -> str:
     """The side's own default device: its harness's choice where it makes one, else tinygrad's."""
     try:
@@ -105,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         from harness import data
 
         device = args.device or _default_device(Device)
+        _guard_pocl(device)
         mnist = data.load(args.data_dir)
         models = {name: Model(name, mnist, device) for name in args.models.split(",")}
         _reply(

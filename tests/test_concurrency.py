@@ -114,3 +114,23 @@ def test_processes_started_together_on_empty_caches_never_crash(tmp_path, mnist)
         assert list((root / "cache" / "pocl").glob("mnist-bench-*/*")), "PoCL's cache stayed empty"
         assert list((root / "cache" / "tinygrad").glob("mnist-bench-*.db"))
     assert len(weights) == 1  # every process, every round: the same bits, so no cache entry was corrupted
+
+
+@needs_cl
+def test_a_second_copy_of_the_lock_module_does_not_wrap_again(tmp_path):
+    """`continuous` workers load the caller's pocl.py by path beside a side's own harness.pocl: both guard, one
+    wraps, and a kernel still runs (two wrappings would flock one file twice and hang)."""
+    code = (
+        "import importlib.util, json\n"
+        "from harness import devices, pocl\n"
+        "spec = importlib.util.spec_from_file_location('copy', pocl.__file__)\n"
+        "copy = importlib.util.module_from_spec(spec); spec.loader.exec_module(copy); copy.guard()\n"
+        "from tinygrad import Tensor\n"
+        "with devices.running_on('CL'):\n"
+        "    value = (Tensor([1.0, 2.0], device='CL') * 3.5).sum().item()\n"
+        "print(json.dumps([value, copy._lock is not None, pocl._lock is None]))\n"
+    )
+    environ = _cold_env(tmp_path / "cache")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == [10.5, True, True]
