@@ -17,13 +17,16 @@ def slug(text: str) -> str:
 
 
 def device_key(machine: dict[str, Any]) -> str:
-    """Device plus the model of the chip it runs on: CPU model for CPU (and for any device on a machine without
-    a GPU), else the first GPU's name. A renderer stays in the device (`CPU:LLVM` -> `CPU-LLVM-...`, never
-    mixed with clang's `CPU-...`); a device index does not (`CUDA:1` -> `CUDA-...`)."""
+    """The device, and where it runs when that is not already said: `CPU`, `CPU-LLVM` (a renderer stays in the
+    device, never mixed with clang's `CPU`), `CL-cpu` (OpenCL on the CPU), `CUDA-nvidia-h100-80gb-hbm3` (a
+    GPU's name). Never the CPU model: the same seed computes the same bits on every CPU of one ISA numerics
+    class (results/isa/), so shards from a fleet of mixed CPUs share one baseline; wall-clock is gated only
+    where the CPUs are the same (compare). A device index is dropped (`CUDA:1` -> `CUDA-...`)."""
     base, *rest = machine["device"].split(":")
     device = "-".join([base, *rest[:1]]) if rest and not rest[0].isdigit() else base
-    chip = machine["cpu"] if base == "CPU" or not machine["gpu"] else machine["gpu"][0].split(",")[0]
-    return f"{device}-{slug(chip)}"
+    if base == "CPU":
+        return device
+    return f"{device}-{slug(machine['gpu'][0].split(',')[0]) if machine['gpu'] else 'cpu'}"
 
 
 def summary_device_key(summary: dict[str, Any]) -> str:

@@ -175,15 +175,29 @@ def missing_baseline(path: str) -> str:
 
 
 def judge(
-    config: str, base: dict[str, Any], cur: dict[str, Any], rules: list[Rule]
+    config: str,
+    base: dict[str, Any],
+    cur: dict[str, Any],
+    rules: list[Rule],
+    *,
+    clock_gated: bool = True,
+    bit_identical: bool = False,
 ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
-    """One config's rows under every rule, from each side's metric statistics: (rows, regressions, untested)."""
+    """One config's rows under every rule, from each side's metric statistics: (rows, regressions, untested).
+    A clock's rule is only shown where the chips differ (`clock_gated` False); where every seed computed
+    the baseline's bits (`bit_identical`), what the numerics decide passes without a noise test."""
     rows, regressions, untested = [], [], []
     for rule in rules:
         b, c = base.get(rule.metric), cur.get(rule.metric)
-        if b is None and c is None and summary.METRICS[rule.metric].exact:
+        metric = summary.METRICS[rule.metric]
+        if b is None and c is None and metric.exact:
             continue  # cost counts that neither side recorded (runs made before they were): nothing to say
-        verdict, reason, p = rule.check(b, c)
+        if metric.clock and not clock_gated:
+            verdict, reason, p = "info", NOT_GATED, None
+        elif bit_identical and not metric.clock and not metric.exact:
+            verdict, reason, p = "pass", BIT_IDENTICAL, None
+        else:
+            verdict, reason, p = rule.check(b, c)
         delta = c["mean"] - b["mean"] if b and c else None
         rows.append(
             {
@@ -200,18 +214,58 @@ def judge(
         )
         if verdict == "regression":
             regressions.append(f"{config} {rule.metric}: {reason}")
-        elif verdict == "info":
+        elif verdict == "info" and reason != NOT_GATED:
             untested.append(f"{config} {rule.metric} not tested: {reason}")
     return rows, regressions, untested
 
 
-def _rows(pairs: list[tuple[dict, dict]], rules: list[Rule]) -> tuple[list[dict], list[str], list[str]]:
-    """(rows, regressions, untested) of every rule on every matched config."""
-    rows, regressions, untested = [], [], []
+NOT_GATED = "not gated: measured on other chips than the baseline"
+BIT_IDENTICAL = "bit-identical: every seed's final weights equal the baseline's"
+
+
+def _chips(machines: list[dict[str, Any]]) -> set[str]:
+    """The chips the runs were timed on: each machine's first GPU, else its CPU model."""
+    return {m["gpu"][0] if m["gpu"] else m["cpu"] for m in machines}
+
+
+def clock_comparable(base: list[dict[str, Any]], cur: list[dict[str, Any]]) -> bool:
+    """Wall-clock means something only between runs on one and the same chip (a self-hosted runner, or
+    the same-runner A/B): a hosted fleet's VMs differ in CPU model, clock and neighbours."""
+    return len(chips := _chips(base)) == 1 and chips == _chips(cur)
+
+
+def _numerics(machines: list[dict[str, Any]]) -> set[str]:
+    """What the bits depend on besides the code: device, tinygrad and its settings, ISA numerics class."""
+    return {results.dumps({k: m.get(k) for k in ("device", "tinygrad", "tinygrad_env", "isa")}) for m in machines}
+
+
+def same_bits(cur: dict[str, Any], base: dict[str, Any], numerics_match: bool) -> bool | None:
+    """True: every seed's final weights equal the baseline's; False: the bits changed where nothing they
+    depend on did (a numerics change of the code); None: not comparable (other seeds, another ISA class,
+    tinygrad or device, or hashes not recorded)."""
+    a, b = cur.get("weights") or {}, base.get("weights") or {}
+    if not numerics_match or not a or set(a) != set(b) or None in a.values() or None in b.values():
+        return None
+    return a == b
+
+
+def _rows(
+    pairs: list[tuple[dict, dict]], rules: list[Rule], clock_gated: bool, numerics_match: bool
+) -> tuple[list[dict], list[str], list[str], list[str]]:
+    """(rows, regressions, untested, notes) of every rule on every matched config; notes say which configs
+    computed the baseline's bits and which changed them."""
+    rows, regressions, untested, notes = [], [], [], []
     for cur, base in pairs:
-        r, g, u = judge(cur["name"], base["metrics"], cur["metrics"], rules)
+        bits = same_bits(cur, base, numerics_match)
+        if bits is False:
+            notes.append(f"{cur['name']}: numerics changed: final weights differ from the baseline's")
+        r, g, u = judge(
+            cur["name"], base["metrics"], cur["metrics"], rules, clock_gated=clock_gated, bit_identical=bool(bits)
+        )
         rows, regressions, untested = rows + r, regressions + g, untested + u
-    return rows, regressions, untested
+        if bits:
+            notes.append(f"{cur['name']}: {BIT_IDENTICAL}")
+    return rows, regressions, untested, notes
 
 
 def compare(
@@ -235,9 +289,15 @@ def compare(
         raise HarnessError("environment differs from the baseline (--strict-env): " + "; ".join(env_diff))
     pairs = match_configs(current, baseline) if baseline is not None else []
     _by_name(current, "current")
-    rows, regressions, untested = _rows(pairs, rules)
+    base_machines = baseline["machines"] if baseline is not None else []
+    clock_gated = clock_comparable(base_machines, current["machines"])
+    numerics_match = len(n := _numerics(current["machines"])) == 1 and n == _numerics(base_machines)
+    rows, regressions, untested, notes = _rows(pairs, rules, clock_gated, numerics_match)
     problems = regressions + summary.problems(current, label="name")
     warnings = seed_differences(pairs) + untested if baseline is not None else [missing_baseline(baseline_path)]
+    if baseline is not None and not clock_gated and any(summary.METRICS[r.metric].clock for r in rules):
+        chips = f"{', '.join(sorted(_chips(base_machines)))} vs {', '.join(sorted(_chips(current['machines'])))}"
+        warnings.append(f"wall-clock not gated: the baseline and the current runs ran on other chips ({chips})")
     return document(
         current["suite"],
         {"path": current_path, "machines": current["machines"]},
@@ -247,6 +307,7 @@ def compare(
         warnings,
         rows,
         problems,
+        numerics=notes,
     )
 
 
@@ -351,6 +412,7 @@ def _markdown(doc: dict[str, Any], header: tuple[str, ...], rows: list[tuple[str
     lines = [f"### mnist-bench compare: `{doc['suite']}`: **{verdict}**", ""]
     lines += [f"> :warning: **environment differs**: {d}" for d in doc["env_differences"]]
     lines += [f"> :warning: {w}" for w in doc.get("warnings", [])]
+    lines += [f"> **numerics**: {n}" for n in doc.get("numerics", [])]
     if rows:
         lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
@@ -360,6 +422,7 @@ def _markdown(doc: dict[str, Any], header: tuple[str, ...], rows: list[tuple[str
 def _text(doc: dict[str, Any], header: tuple[str, ...], rows: list[tuple[str, ...]], verdict: str) -> list[str]:
     lines = [f"WARNING: environment differs from the baseline: {d}" for d in doc["env_differences"]]
     lines += [f"WARNING: {w}" for w in doc.get("warnings", [])]
+    lines += [f"numerics: {n}" for n in doc.get("numerics", [])]
     if rows:
         widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(len(header))]
         table = [header, *rows]

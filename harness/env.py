@@ -88,13 +88,54 @@ def cpu_governor() -> str | None:
         return None
 
 
+# A CPU identity to record and key baselines by instead of this machine's: a replay of a hosted fleet on one
+# machine gives each job its own. Compiling and the compile caches always use the real CPU.
+CPU_MODEL_VAR, CPU_FLAGS_VAR = "MNIST_BENCH_CPU_MODEL", "MNIST_BENCH_CPU_FLAGS"
+
+
+def cpu_identity() -> tuple[str, list[str]]:
+    """(model, feature flags) as records and baseline keys see them: MNIST_BENCH_CPU_MODEL and
+    MNIST_BENCH_CPU_FLAGS (space-separated) where set, else this machine's."""
+    model = os.environ.get(CPU_MODEL_VAR) or cpu_model()
+    flags = os.environ.get(CPU_FLAGS_VAR)
+    return model, sorted(set(flags.split())) if flags is not None else cpu_flags()
+
+
+# x86-64 microarchitecture levels by the SIMD flags that define them (the levels' other flags do not touch
+# floating point)
+X86_LEVELS = (
+    ("x86-64-v4", {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}),
+    ("x86-64-v3", {"avx", "avx2", "fma"}),
+    ("x86-64-v2", {"ssse3", "sse4_1", "sse4_2"}),
+)
+# Levels that compute the same bits (results/isa/: AVX-512 and AVX2 + FMA give one weights hash on CPU and
+# CL; without FMA the hash differs), so they share one numerics class.
+SAME_NUMERICS = {"x86-64-v4": "x86-64-v3"}
+
+
+def isa_level(flags: list[str], machine: str | None = None) -> str:
+    """`x86-64-v3`, ...: the ISA level a CPU with these flags offers; other architectures by name."""
+    machine = machine or platform.machine()
+    if machine not in ("x86_64", "AMD64"):
+        return machine.lower()
+    have = set(flags)
+    return next((level for level, needs in X86_LEVELS if needs <= have), "x86-64")
+
+
+def numerics_class(isa: str | None) -> str | None:
+    """The class of ISA levels that give bit-identical results (None for a record from before levels)."""
+    return SAME_NUMERICS.get(isa, isa) if isa else None
+
+
 def collect_cpu() -> dict[str, Any]:
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    model, flags = cpu_identity()
     return {
-        "model": cpu_model(),
+        "model": model,
         "cores": os.cpu_count() or 1,
         "usable_cores": affinity or 1,
-        "simd_flags": [f for f in cpu_flags() if f.startswith(SIMD_FLAG_PREFIXES)],
+        "simd_flags": [f for f in flags if f.startswith(SIMD_FLAG_PREFIXES)],
+        "isa": isa_level(flags),
         "governor": cpu_governor(),
     }
 

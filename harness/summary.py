@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import atomic, kernel_search, results, schema, stats, suites
+from harness import env as env_mod
 from harness.errors import HarnessError
 from harness.spec import run_key
 
@@ -33,6 +34,7 @@ class Metric:
     decimals: int | None = None  # fixed decimals when shown; None: 3 significant digits
     exact: bool = False  # a deterministic count: a % rule compares it exactly, without a noise test
     positive: bool = True  # never below zero: its 95% interval is computed on the logs (stats.describe)
+    clock: bool = False  # measured by a clock: comparable only between runs on the same chip (compare)
 
     def values(self, records: list[dict[str, Any]]) -> list[float | None]:
         return [self.read(r) for r in records]
@@ -80,22 +82,34 @@ _REGISTRY = (
     Metric("final_loss", _metric("final_loss"), "final_loss", "final loss"),
     Metric("steps_to_target", _metric("steps_to_target"), "steps_to_target", "steps to target", " steps"),
     # training only (steps, their compile included); the MLPerf reading adds every evaluation up to the target
-    Metric("time_to_target_s", _metric("time_to_target_s"), "time_to_target", "time to target (training)", " s"),
+    Metric(
+        "time_to_target_s", _metric("time_to_target_s"), "time_to_target", "time to target (training)", " s", clock=True
+    ),
     Metric(
         "time_to_target_with_eval_s",
         lambda r: r["metrics"].get("time_to_target_with_eval_s"),
         "time_to_target_with_eval",
         "time to target (with eval, MLPerf)",
         " s",
+        clock=True,
     ),
-    Metric("step_time_s", _step_time("median"), "step_time", "step time", " ms", 1e3),
+    Metric("step_time_s", _step_time("median"), "step_time", "step time", " ms", 1e3, clock=True),
     # the fastest tenth of the steps: what the machine can do, least moved by other processes' bursts
-    Metric("step_time_p10_s", _step_time("p10"), "step_time_p10", "step time p10", " ms", 1e3, default_rule="+10%"),
-    Metric("samples_per_s", _timing("samples_per_s"), "samples_per_s", "samples/s", " samples/s", worse=-1),
-    Metric("compile_s", _timing("compile_s"), "compile_time", "compile time", " s"),
-    Metric("train_s", _timing("train_s"), "train_time", "train time", " s"),
-    Metric("eval_s", _timing("eval_s"), "eval_time", "eval time", " s"),
-    Metric("wall_s", _timing("wall_s"), "wall_time", "wall time", " s"),
+    Metric(
+        "step_time_p10_s",
+        _step_time("p10"),
+        "step_time_p10",
+        "step time p10",
+        " ms",
+        1e3,
+        default_rule="+10%",
+        clock=True,
+    ),
+    Metric("samples_per_s", _timing("samples_per_s"), "samples_per_s", "samples/s", " samples/s", worse=-1, clock=True),
+    Metric("compile_s", _timing("compile_s"), "compile_time", "compile time", " s", clock=True),
+    Metric("train_s", _timing("train_s"), "train_time", "train time", " s", clock=True),
+    Metric("eval_s", _timing("eval_s"), "eval_time", "eval time", " s", clock=True),
+    Metric("wall_s", _timing("wall_s"), "wall_time", "wall time", " s", clock=True),
     # what tinygrad says the jitted step does: the same on every seed, process and machine of one key
     Metric("kernels_per_step", _cost("train_step", "kernels"), "kernels", "kernels/step", **EXACT),
     Metric("flops_per_step", _cost("train_step", "flops"), "flops", "FLOP/step", " GFLOP", 1e-9, **EXACT),
@@ -103,8 +117,10 @@ _REGISTRY = (
     Metric("eval_flops", _cost("eval_pass", "flops"), "eval_flops", "FLOP/eval", " GFLOP", 1e-9, **EXACT),
     Metric("buffer_bytes", _cost("memory", "jit_buffers_bytes"), "buffer_bytes", "buffers", " MB", 1e-6, exact=True),
     Metric("intensity", _cost("train_step", "intensity"), "intensity", "FLOP/byte", exact=True, worse=-1),
-    Metric("gflops_per_s", _cost("derived", "gflop_per_s"), "gflops_per_s", "achieved", " GFLOP/s", worse=-1),
-    Metric("gb_per_s", _cost("derived", "gb_per_s"), "gb_per_s", "achieved", " GB/s", worse=-1),
+    Metric(
+        "gflops_per_s", _cost("derived", "gflop_per_s"), "gflops_per_s", "achieved", " GFLOP/s", worse=-1, clock=True
+    ),
+    Metric("gb_per_s", _cost("derived", "gb_per_s"), "gb_per_s", "achieved", " GB/s", worse=-1, clock=True),
 )
 METRICS: dict[str, Metric] = {m.name: m for m in _REGISTRY}
 BY_ALIAS: dict[str, Metric] = {m.alias: m for m in _REGISTRY}
@@ -199,11 +215,13 @@ def summarize_config(records: list[dict[str, Any]]) -> dict[str, Any]:
             {"seed": r["config"]["seed"], "error": r.get("error", "")} for r in records if r["status"] == "failed"
         ],
         "runs": sorted(r["run_id"] for r in records),
+        "weights": {str(r["config"]["seed"]): r["metrics"].get("weights_sha256") for r in ok},
     }
 
 
 def machine(record: dict[str, Any]) -> dict[str, Any]:
-    """What a timing depends on besides the code: device, chip, tinygrad and its settings."""
+    """What a timing depends on besides the code (device, chip, tinygrad and its settings), and what the
+    numerics depend on (the same, with the CPU's ISA numerics class in place of its model)."""
     env = record["environment"]
     return {
         "cpu": env["cpu"]["model"],
@@ -211,7 +229,21 @@ def machine(record: dict[str, Any]) -> dict[str, Any]:
         "device": record["device"]["name"],
         "tinygrad": env["packages"]["tinygrad"],
         "tinygrad_env": env["tinygrad_env"],
+        "isa": env_mod.numerics_class(_isa(env)) if _on_cpu(record) else None,
     }
+
+
+def _on_cpu(record: dict[str, Any]) -> bool:
+    """Whether the device computes on the CPU (CPU, or any device on a machine without a GPU)."""
+    return record["device"]["name"].split(":")[0] == "CPU" or not record["environment"]["gpu"]
+
+
+def _isa(env: dict[str, Any]) -> str | None:
+    """The run's ISA level; for a record from before it was recorded, judged from its SIMD flags."""
+    cpu = env["cpu"]
+    if cpu.get("isa") or not cpu.get("simd_flags"):
+        return cpu.get("isa")
+    return env_mod.isa_level(cpu["simd_flags"], env["os"]["machine"])
 
 
 def _machines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

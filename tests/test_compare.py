@@ -290,3 +290,74 @@ def test_intervals_of_positive_quantities_stay_above_zero():
     from harness import results, summary
 
     assert {name for name, m in summary.METRICS.items() if not m.positive} == results.NOT_POSITIVE
+
+
+# --- a hosted fleet: mixed CPUs, numerics by hash ----------------------------------------------------------
+
+FLEET = [  # what GitHub's hosted runners report; all three have AVX2 + FMA (numerics class x86-64-v3)
+    {**MACHINE, "device": "CL", "cpu": "AMD EPYC 7763 64-Core Processor", "isa": "x86-64-v3"},
+    {**MACHINE, "device": "CL", "cpu": "AMD EPYC 9V74 80-Core Processor", "isa": "x86-64-v3"},
+    {**MACHINE, "device": "CL", "cpu": "Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz", "isa": "x86-64-v3"},
+]
+
+
+def _with_weights(doc, machines, weights=("a", "b", "c")):
+    doc = copy.deepcopy(doc)
+    doc["machines"] = machines
+    for c in doc["configs"]:
+        c["weights"] = {str(s): f"{weights[s]}-{c['name']}" for s in c["seeds"]}
+    return doc
+
+
+def test_shards_on_three_cpu_models_share_one_baseline_key_and_gate_accuracy_not_clocks():
+    base = _with_weights(BASE, [FLEET[0]])
+    current = _with_weights(BASE, FLEET)
+    assert baselines.summary_device_key(current) == baselines.summary_device_key(base) == "CL-cpu"
+    doc = run(current, baseline=base)
+    assert doc["verdict"] == "pass"
+    assert verdicts(doc)[("mlp", "step_time_p10_s")] == "info"  # shown, never gated across chips
+    assert any("wall-clock not gated" in w for w in doc["warnings"])
+    worse = copy.deepcopy(current)
+    worse["configs"][0] = _with_weights(
+        summary([config_entry("mlp", [96.1, 96.3, 96.2], [9.0, 9.1, 9.2])]), FLEET, ("x", "y", "z")
+    )["configs"][0]
+    doc = run(worse, baseline=base)
+    assert verdicts(doc)[("mlp", "accuracy")] == "regression" and doc["verdict"] == "regression"
+    assert verdicts(doc)[("mlp", "step_time_p10_s")] == "info"  # a 300x slower step on other chips: not a verdict
+    assert "mlp: numerics changed: final weights differ from the baseline's" in doc["numerics"]
+
+
+def test_the_same_bits_as_the_baseline_pass_as_bit_identical_without_statistics():
+    base = _with_weights(BASE, [FLEET[1]])
+    noisy = _with_weights(  # a one-point drop that only a broken hash check could pass
+        summary([config_entry("mlp", [96.1, 96.3, 96.2], [0.03, 0.031, 0.0305]), BASE["configs"][1]]), FLEET
+    )
+    doc = run(noisy, baseline=base)
+    row = next(r for r in doc["rows"] if r["metric"] == "accuracy" and r["config"] == "mlp")
+    assert row["verdict"] == "pass" and "bit-identical" in row["reason"]
+    assert doc["numerics"] == [f"{name}: {compare.BIT_IDENTICAL}" for name in ("cnn", "mlp")]
+    assert "numerics: mlp: bit-identical" in compare.render(doc, "text")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"isa": "x86-64-v2"},  # no FMA: other bits are expected, so a hash says nothing
+        {"tinygrad": "0.13.0"},
+        {"tinygrad_env": {"BEAM": "1"}},
+        {"isa": None},  # a run from before ISA classes were recorded
+    ],
+)
+def test_hashes_are_not_compared_where_the_numerics_may_legitimately_differ(change):
+    base = _with_weights(BASE, [FLEET[0]])
+    current = _with_weights(BASE, [{**FLEET[1], **change}], ("x", "y", "z"))
+    doc = run(current, baseline=base)
+    assert doc["numerics"] == [] and doc["verdict"] == "pass"
+
+
+def test_one_chip_on_both_sides_gates_the_clock():
+    base = _with_weights(BASE, [FLEET[2]])
+    slow = _with_weights(
+        summary([config_entry("mlp", [97.1, 97.3, 97.2], [0.0360, 0.0372, 0.0366]), BASE["configs"][1]]), [FLEET[2]]
+    )
+    assert verdicts(run(slow, baseline=base))[("mlp", "step_time_p10_s")] == "regression"

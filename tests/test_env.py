@@ -153,3 +153,29 @@ def test_environment_explains_a_timing():
     assert {"simd_flags", "governor"} <= set(e["cpu"])
     assert e["load_avg"]["start"] is None or len(e["load_avg"]["start"]) == 3
     assert e["compiler"]["cc"] and "affinity" in e["threads"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "level"),
+    [
+        ("avx avx2 fma avx512f avx512bw avx512cd avx512dq avx512vl sse4_2", "x86-64-v4"),  # Xeon 8370C, EPYC 9V74
+        ("sse4_1 sse4_2 ssse3 avx avx2 fma", "x86-64-v3"),  # EPYC 7763
+        ("sse4_1 sse4_2 ssse3 avx", "x86-64-v2"),
+        ("sse sse2", "x86-64"),
+    ],
+)
+def test_isa_levels_from_flags_and_their_numerics_class(flags, level):
+    assert env.isa_level(flags.split(), "x86_64") == level
+    same = {"x86-64-v4": "x86-64-v3"}.get(level, level)  # AVX-512 computes AVX2 + FMA's bits (results/isa)
+    assert env.numerics_class(level) == same
+    assert env.isa_level(flags.split(), "aarch64") == "aarch64"
+
+
+def test_a_cpu_identity_override_changes_records_never_the_compile_cache(monkeypatch):
+    real_key = env.cpu_key()
+    monkeypatch.setenv(env.CPU_MODEL_VAR, "AMD EPYC 7763 64-Core Processor")
+    monkeypatch.setenv(env.CPU_FLAGS_VAR, "sse4_1 sse4_2 ssse3 avx avx2 fma bmi2")
+    cpu = env.collect_cpu()
+    assert cpu["model"] == "AMD EPYC 7763 64-Core Processor" and cpu["isa"] == "x86-64-v3"
+    assert "avx512f" not in cpu["simd_flags"]
+    assert env.cpu_key() == real_key  # compiled code is keyed by the CPU that runs it
