@@ -44,6 +44,21 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pocl" / "kcache"
 
 
+# One hold is one kernel's build, load or first launch (seconds at most, cold); ten minutes of waiting means
+# the holder hangs, or this process holds the lock through a second copy of this module
+WAIT_LIMIT_S = 600.0
+
+
+def _timeout(path: Path) -> Exception:
+    message = f"waited {WAIT_LIMIT_S:.0f} s for PoCL's cache lock {path}; a process holding it seems hung"
+    try:  # loaded by path into an older source tree (`continuous`), the harness there may differ
+        from harness.errors import ExitCode, HarnessError
+
+        return HarnessError(message, ExitCode.ENVIRONMENT)
+    except ImportError:
+        return RuntimeError(message)
+
+
 class CacheLock:
     """An exclusive lock on one cache folder, shared by every process (flock) and reentrant within one
     (a program's load compiles it first, both under the lock). Counts how long it was waited for and held."""
@@ -75,7 +90,18 @@ class CacheLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        pause = 0.001
+        while True:  # polled, so that a lock never freed (a hung process) ends in an error, not a hang
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.perf_counter() - start > WAIT_LIMIT_S:
+                    os.close(self._fd)
+                    self._fd = None
+                    raise _timeout(self.path) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
         self._since = time.perf_counter()
         self.waited_s += self._since - start
         self.acquisitions += 1

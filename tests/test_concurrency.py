@@ -17,6 +17,7 @@ import pytest
 
 from harness import data as mnist_data
 from harness import devices, env, pocl
+from harness.errors import ExitCode, HarnessError
 
 PROCS = int(os.environ.get("MNIST_BENCH_STRESS_PROCS", "3"))
 ROUNDS = int(os.environ.get("MNIST_BENCH_STRESS_ROUNDS", "1"))
@@ -45,6 +46,32 @@ def test_cache_lock_excludes_other_processes_and_is_reentrant(tmp_path):
         assert not _try_flock(lock.path)
     assert _try_flock(lock.path)
     assert lock.acquisitions == 1 and lock.held_s > 0
+
+
+def test_a_lock_never_freed_ends_in_one_clear_error_not_a_hang(monkeypatch, tmp_path):
+    path = tmp_path / "kcache.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import fcntl, os, sys, time\nfd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(pocl, "WAIT_LIMIT_S", 0.3)
+        lock = pocl.CacheLock(path)
+        with pytest.raises(HarnessError, match="waited 0 s for PoCL's cache lock") as caught, lock.held():
+            pass
+        assert caught.value.code == ExitCode.ENVIRONMENT and lock.acquisitions == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    with lock.held():  # freed by the holder's end: usable again
+        assert lock.acquisitions == 1
 
 
 def test_lock_sits_beside_the_cache_folder_it_guards(monkeypatch, tmp_path):
