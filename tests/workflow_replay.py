@@ -4,8 +4,10 @@ Jobs run in `needs` order, a matrix as a loop; each job gets a fresh clone of th
 at the head commit; `run:` steps run with `bash --noprofile --norc -eo pipefail` like a hosted runner,
 with `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY` as files and `${{ }}` expressions (only allowed in
 `env:`, `with:` and `if:`) evaluated against a given event. Artifacts are folders. The project's setup
-action becomes a `.venv` whose `python` and `mnist-bench` run this interpreter on the job's clone; any
-other `uses:` step (actions/github-script, benchmark-action, ...) is recorded as skipped.
+action becomes a `.venv` whose `python` and `mnist-bench` run this interpreter on the job's clone (its
+`cache:` is recorded, not replayed); any other `uses:` step (actions/github-script, benchmark-action, ...)
+is recorded as skipped. `job_env` adds environment variables per job (by job id), e.g. to give one job
+another machine's identity.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class StepResult:
     outcome: str  # success, failure, skipped
     returncode: int | None = None
     log: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)  # what a `run:` step wrote to $GITHUB_OUTPUT
 
 
 @dataclass
@@ -99,6 +102,7 @@ class Replay:
     event: dict[str, Any]
     env: dict[str, str] = field(default_factory=dict)  # overrides of the workflow's env (the workload)
     inputs: dict[str, Any] = field(default_factory=dict)
+    job_env: dict[str, dict[str, str]] = field(default_factory=dict)  # extra env per job id, over the workflow's
     results: list[StepResult] = field(default_factory=list)
     job_results: dict[str, str] = field(default_factory=dict)
 
@@ -106,7 +110,14 @@ class Replay:
     def artifacts(self) -> Path:
         return self.work / "artifacts"
 
-    def context(self, job_dir: Path, matrix: dict[str, Any], steps: dict[str, Any], status: str) -> dict[str, Any]:
+    def context(
+        self,
+        job_dir: Path,
+        matrix: dict[str, Any],
+        steps: dict[str, Any],
+        status: str,
+        env: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         def hash_files(*patterns: str) -> str:
             return "x" if any(list(job_dir.glob(p)) for p in patterns) else ""
 
@@ -119,13 +130,15 @@ class Replay:
             "repository": "replay/mnist-bench",
             "server_url": "https://github.invalid",
             "run_id": "1",
+            "token": "",
         }
         return {
             "github": wrap(github),
             "inputs": wrap(self.inputs),
             "matrix": wrap(matrix),
             "steps": wrap(steps),
-            "runner": wrap({"os": "Linux"}),
+            "env": wrap(env if env is not None else self.workflow_env()),
+            "runner": wrap({"os": "Linux", "arch": "X64"}),
             "secrets": wrap({}),
             "needs": wrap({}),
             "always": lambda: True,
@@ -138,6 +151,11 @@ class Replay:
             "False": False,
             "None": NULL,
         }
+
+    def workflow_env(self, job: str | None = None) -> dict[str, str]:
+        """The workflow's env with this replay's overrides, and the job's own extra env when given."""
+        env = {k: str(v) for k, v in self.workflow.get("env", {}).items()}
+        return {**env, **self.env, **(self.job_env.get(job, {}) if job else {})}
 
     def evaluate(self, expr: str, ctx: dict[str, Any]) -> Any:
         return eval(_python(expr.strip()), {"__builtins__": {}}, ctx)  # our own workflow file
@@ -204,16 +222,17 @@ class Replay:
         summary.write_text("")
         steps: dict[str, Any] = {}
         status = "success"
-        base_env = {**os.environ, **{k: str(v) for k, v in self.workflow.get("env", {}).items()}, **self.env}
+        job_env = self.workflow_env(name)
+        job_ctx = self.context(job_dir, matrix, {}, status, job_env)
+        job_env.update({k: self.template(v, job_ctx) for k, v in job.get("env", {}).items()})
         for i, step in enumerate(job["steps"]):
-            ctx = self.context(job_dir, matrix, steps, status)
+            ctx = self.context(job_dir, matrix, steps, status, job_env)
             step_name = step.get("name") or step.get("uses") or f"step {i}"
             if not self.condition(step.get("if"), ctx):
                 self.results.append(StepResult(label, step_name, "skipped"))
                 continue
-            env = {**base_env}
-            for scope in (job.get("env", {}), step.get("env", {})):
-                env.update({k: self.template(v, ctx) for k, v in scope.items()})
+            env = {**os.environ, **job_env}
+            env.update({k: self.template(v, ctx) for k, v in step.get("env", {}).items()})
             if "run" in step:
                 ok, outputs = self.run_script(label, step_name, step["run"], job_dir, env, summary, i)
             else:
@@ -237,16 +256,9 @@ class Replay:
             text=True,
             check=False,
         )
-        self.results.append(
-            StepResult(
-                label,
-                step_name,
-                "success" if done.returncode == 0 else "failure",
-                done.returncode,
-                done.stdout + done.stderr,
-            )
-        )
         outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+        outcome = "success" if done.returncode == 0 else "failure"
+        self.results.append(StepResult(label, step_name, outcome, done.returncode, done.stdout + done.stderr, outputs))
         return done.returncode == 0, outputs
 
     # --- uses: steps ------------------------------------------------------------------------------
@@ -260,6 +272,7 @@ class Replay:
             subprocess.run(["git", "-C", str(job_dir), "checkout", "-q", self.head], check=True)
         elif action == "./.github/actions/setup":
             self.fake_venv(job_dir)
+            note = f"fake .venv; compile caches of job kind {with_.get('cache') or '(none)'}"
         elif action.startswith("actions/upload-artifact@"):
             ok, note = self.upload(job_dir, with_)
         elif action.startswith("actions/download-artifact@"):
