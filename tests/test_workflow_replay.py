@@ -1,5 +1,7 @@
 """bench.yml, replayed: its `run:` steps in order on a copy of this project, for a pass, a regression and a
-missing baseline (tests/workflow_replay.py does the replaying; tiny workloads through the workflow's env)."""
+missing baseline (tests/workflow_replay.py does the replaying; tiny workloads through the workflow's env),
+plus the workflow's shape: what runs on a cancelled run, which base the A/B times against, what main gates,
+the pinned actions and runner image, the per-job compile caches, the refresh job's inputs."""
 
 from __future__ import annotations
 
@@ -16,7 +18,22 @@ from tests.workflow_replay import EXPR, Replay
 yaml = pytest.importorskip("yaml")  # in the dev extras
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / ".github" / "workflows" / "bench.yml"
+WORKFLOWS = ROOT / ".github" / "workflows"
+BENCH = WORKFLOWS / "bench.yml"
+SETUP_ACTION = ROOT / ".github" / "actions" / "setup" / "action.yml"
+# The majors pinned, each checked to declare `runs.using: node24` (hosted runners dropped Node 20 on
+# 2026-09-16); README "Gating in CI" says how. upload-artifact v5 and download-artifact v5/v6 still run on node20.
+NODE24_MAJORS = {
+    "actions/checkout": "v7",
+    "actions/setup-python": "v7",
+    "actions/setup-node": "v7",
+    "actions/cache": "v5",
+    "actions/upload-artifact": "v7",
+    "actions/download-artifact": "v8",
+    "actions/github-script": "v8",
+    "peter-evans/create-pull-request": "v8",
+    "benchmark-action/github-action-benchmark": "v1",
+}
 # the workload, shrunk: the smoke suite's MLP over 3 seeds (one run per shard, no CNN to compile), MLP cost
 # only, a two-round MLP A/B with a rule loose enough that two rounds of noise never fail it (the A/B's real
 # rule and workload are tested in test_continuous.py)
@@ -34,10 +51,20 @@ MORE_WORK = (
 )
 
 
-def load_workflow() -> dict:
-    doc = yaml.safe_load(BENCH.read_text())
-    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as true
+def load_workflow(path: Path = BENCH) -> dict:
+    doc = yaml.safe_load(path.read_text())
+    if True in doc:
+        doc["on"] = doc.pop(True)  # YAML 1.1 reads the key `on` as true
     return doc
+
+
+def all_steps() -> list[tuple[str, dict]]:
+    """(where, step) for every step of both workflows and of the setup action."""
+    out = []
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for name, job in load_workflow(path)["jobs"].items():
+            out += [(f"{path.name}:{name}", step) for step in job.get("steps", [])]
+    return out + [("setup action", step) for step in yaml.safe_load(SETUP_ACTION.read_text())["runs"]["steps"]]
 
 
 def git(repo: Path, *args: str) -> str:
@@ -62,7 +89,21 @@ def project_copy(dest: Path) -> tuple[Path, str]:
 
 
 def pr_event(base: str, head: str) -> dict:
-    return {"pull_request": {"number": 1, "base": {"sha": base}, "head": {"sha": head, "repo": {"fork": False}}}}
+    repo = {"fork": False, "full_name": "replay/mnist-bench"}
+    return {"pull_request": {"number": 1, "base": {"sha": base, "repo": repo}, "head": {"sha": head, "repo": repo}}}
+
+
+def pull_request_merge(project: Path, base: str, change: tuple[str, str]) -> tuple[str, str, str]:
+    """A PR branched from `base` while main moved on, and the merge commit GitHub checks out for it:
+    (main's newer commit, the PR's head, the merge commit)."""
+    git(project, "checkout", "-q", "-b", "pr", base)
+    (project / change[0]).write_text(change[1])
+    head = commit(project, "head: " + change[0])
+    git(project, "checkout", "-q", "main")
+    (project / "MAIN.md").write_text("main moved on after the PR was opened\n")
+    moved = commit(project, "main moves on")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "merge", "-q", "--no-ff", "-m", "merge pr", "pr")
+    return moved, head, git(project, "rev-parse", "HEAD")
 
 
 # --- fast: the workflow's shape -------------------------------------------------------------------
@@ -73,6 +114,132 @@ def test_run_steps_take_their_inputs_from_env_only():
     for name, job in load_workflow()["jobs"].items():
         for step in job["steps"]:
             assert "run" not in step or not EXPR.search(step["run"]), f"{name}: {step.get('name')}"
+
+
+def test_a_cancelled_run_runs_nothing_more():
+    """`always()` runs on a cancelled run too: a superseded run would edit the PR comment to INCOMPLETE."""
+    wf = load_workflow()
+    conditions = [str(x.get("if", "")) for j in wf["jobs"].values() for x in (j, *j["steps"])]
+    assert not [c for c in conditions if "always()" in c]
+    for name in ("gate-compare", "verdict", "history"):
+        assert "!cancelled()" in wf["jobs"][name]["if"], name
+    assert wf["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+
+
+def test_main_gates_accuracy_and_exact_counts_never_wall_clock():
+    """Every hosted job is another VM: the gate compares accuracy only, whatever the event."""
+    wf = load_workflow()
+    assert wf["env"]["GATE_RULES"] == "accuracy:-0.3pp"
+    compare = next(
+        s for s in wf["jobs"]["gate-compare"]["steps"] if s.get("name") == "Compare with the committed baseline"
+    )
+    assert "GATE_RULES" not in compare.get("env", {})  # no per-event override
+    assert "history" in wf["jobs"] and wf["jobs"]["history"]["needs"] == ["cost", "gate-compare"]
+
+
+def test_every_action_is_pinned_to_its_node24_major():
+    for where, step in all_steps():
+        uses = step.get("uses")
+        if not uses or uses.startswith("./"):
+            continue
+        action, _, major = uses.partition("@")
+        assert NODE24_MAJORS.get(action) == major, f"{where}: {uses}"
+
+
+def test_hosted_jobs_run_on_the_ubuntu_the_baselines_were_made_on():
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for name, job in load_workflow(path)["jobs"].items():
+            if name != "gate-gpu":
+                assert job["runs-on"] == "ubuntu-24.04", f"{path.name}:{name}"
+
+
+def test_each_job_kind_has_its_own_compile_caches():
+    """Cache entries are immutable: jobs sharing a key would keep only the first finisher's kernels."""
+    declared = set(yaml.safe_load(SETUP_ACTION.read_text())["inputs"])
+    kinds = []
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for name, job in load_workflow(path)["jobs"].items():
+            for step in job["steps"]:
+                if step.get("uses") == "./.github/actions/setup":
+                    with_ = step.get("with", {})
+                    assert set(with_) <= declared, f"{name}: {with_}"
+                    if with_.get("cache"):
+                        shards = job.get("strategy", {}).get("matrix", {}).get("shard", [None])
+                        kinds += [with_["cache"].replace("${{ matrix.shard }}", str(s)) for s in shards]
+    assert len(kinds) == len(set(kinds)), kinds
+    assert {"cost", "ab", "gate-shard-1", "gate-shard-2", "gate-shard-3"} <= set(kinds)
+    keys = [s["with"]["key"] for _, s in all_steps() if s.get("uses", "").startswith("actions/cache@")]
+    for cache in ("tinygrad-", "pocl-"):
+        key = next(k for k in keys if k.startswith(cache))
+        for part in ("steps.keys.outputs.key", "inputs.device", "steps.keys.outputs.tinygrad", "inputs.cache"):
+            assert part in key, (cache, part)
+        assert "hashFiles('harness/**/*.py')" in key
+
+
+def test_refresh_needs_the_shards_not_the_timing_comparison_and_can_use_a_token_that_starts_checks():
+    job = load_workflow()["jobs"]["refresh-baselines"]
+    assert job["needs"] == "gate-shard"
+    pr = next(s for s in job["steps"] if s.get("uses", "").startswith("peter-evans/create-pull-request@"))
+    assert pr["with"]["token"] == "${{ secrets.BASELINE_PR_TOKEN || github.token }}"
+
+
+def test_history_tolerates_missing_artifacts():
+    for step in load_workflow()["jobs"]["history"]["steps"]:
+        if step.get("uses", "").startswith("actions/download-artifact@"):
+            assert step.get("continue-on-error") is True, step
+
+
+def _merge_base_step(tmp_path, head_of: str) -> tuple[Replay, str, str, str]:
+    project, base = project_copy(tmp_path / "project")
+    moved, head, merge = pull_request_merge(project, base, ("NOTES.md", "docs\n"))
+    replay = Replay(
+        load_workflow(),
+        project,
+        merge if head_of == "merge" else head,
+        tmp_path / "run",
+        "pull_request",
+        pr_event(base, head),
+    )
+    job = replay.workflow["jobs"]["ab"]
+    job["steps"] = [
+        s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@") or s.get("id") == "base"
+    ]
+    replay.run(only=["ab"])
+    return replay, base, moved, head
+
+
+def test_the_ab_base_is_the_merge_commits_first_parent(tmp_path):
+    """The event's base.sha lags when main moves on; the merge commit's first parent is what the PR merges into."""
+    replay, stale, moved, _ = _merge_base_step(tmp_path, "merge")
+    step = replay.step("ab", "The merge commit's base")
+    assert step.outcome == "success", step.log
+    assert step.outputs == {"sha": moved}
+    assert f"the event's base.sha {stale[:12]} is older" in step.log
+
+
+def test_the_ab_refuses_a_head_that_is_not_a_merge_commit(tmp_path):
+    replay, *_ = _merge_base_step(tmp_path, "head")
+    step = replay.step("ab", "The merge commit's base")
+    assert step.outcome == "failure" and "is not a merge commit" in step.log
+
+
+def test_history_charts_what_there_is_and_a_missing_artifact_fails_nothing(tmp_path):
+    project, head = project_copy(tmp_path / "project")
+    push = {"ref": "refs/heads/main"}
+    # nothing uploaded (both jobs failed early): a warning, no chart, no failure
+    empty = Replay(load_workflow(), project, head, tmp_path / "empty", "push", push).run(only=["history"])
+    assert empty.job_results["history"] == "success"
+    assert (
+        "nothing to chart" in empty.step("history", "Our JSON -> github-action-benchmark's customSmallerIsBetter").log
+    )
+    # only the gate's results (the cost job uploaded nothing): charted from those
+    only_gate = Replay(load_workflow(), project, head, tmp_path / "gate", "push", push)
+    dest = only_gate.artifacts / "gate-results"
+    dest.mkdir(parents=True)
+    shutil.copy2(ROOT / "tests" / "fixtures" / "golden" / "gate.summary.json", dest / "gate-summary.json")
+    only_gate.run(only=["history"])
+    assert only_gate.job_results["history"] == "success", [r.log for r in only_gate.results]
+    assert json.loads(only_gate.file("history", "history.json").read_text())
 
 
 def test_only_the_comment_and_publishing_jobs_can_write():
@@ -96,6 +263,9 @@ def test_expressions_evaluate_like_github(tmp_path):
     assert replay.condition("steps.merge.outcome == 'failure'", ctx)
     assert not replay.condition("github.event_name == 'workflow_dispatch' && inputs.refresh_baselines", ctx)
     assert replay.condition("always() && hashFiles('nope.json') == ''", ctx)
+    assert replay.condition("${{ !cancelled() && github.event_name == 'pull_request' }}", ctx)
+    assert replay.template("${{ env.BENCH_DEVICE }}", ctx) == "CL"
+    assert replay.template("${{ secrets.BASELINE_PR_TOKEN || github.token }}", ctx) == ""
 
 
 # --- slow: the replay -----------------------------------------------------------------------------
@@ -112,12 +282,12 @@ def _verdict_exit(replay: Replay) -> int:
 @pytest.mark.slow
 def test_replay_pull_request_no_baseline_pass_and_regression(tmp_path):
     project, base = project_copy(tmp_path / "project")
-    (project / "NOTES.md").write_text("a change that changes nothing measured\n")
-    head = commit(project, "head: docs only")
+    # a docs-only PR opened on `base`, merged (as GitHub's merge ref is) into a main that has moved on
+    moved, head, merge = pull_request_merge(project, base, ("NOTES.md", "a change that changes nothing measured\n"))
     wf = load_workflow()
 
     # 1. no gate baseline for this CPU and the smoke suite: every job runs; the verdict warns and passes
-    first = Replay(wf, project, head, tmp_path / "run1", "pull_request", pr_event(base, head), env=TINY).run()
+    first = Replay(wf, project, merge, tmp_path / "run1", "pull_request", pr_event(base, head), env=TINY).run()
     failed = [(r.job, r.name, r.log[-2000:]) for r in first.results if r.outcome == "failure"]
     assert not failed, failed
     assert first.job_results == {
@@ -134,7 +304,9 @@ def test_replay_pull_request_no_baseline_pass_and_regression(tmp_path):
     assert comment.startswith("<!-- mnist-bench-verdict -->\n") and "**PASS**" in comment
     assert ":warning: no baseline" in comment and "suite `smoke`" in comment
     assert ":white_check_mark: pass | mlp: 8 of 8 gated counts unchanged" in comment
-    assert f"base `{base[:12]}`" in comment and _verdict_exit(first) == 0
+    # the A/B timed main as the merge saw it, not the event's older base.sha
+    assert f"base `{moved[:12]}`" in comment and _verdict_exit(first) == 0
+    assert moved[:12] in json.loads(first.file("ab", "checks/ab.json").read_text())["baseline"]["path"]
     assert comment in first.summary("verdict")
     assert "mnist-bench compare: `smoke`" in first.summary("gate-compare")
     proposed = list((first.artifacts / "gate-results" / "proposed-baselines").glob("*/smoke.json"))
