@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import compare
+from harness import data as mnist_data
 from tests.workflow_replay import EXPR, Replay
 
 yaml = pytest.importorskip("yaml")  # in the dev extras
@@ -340,3 +342,69 @@ def test_replay_pull_request_no_baseline_pass_and_regression(tmp_path):
     assert "**REGRESSION**" in comment and ":x: REGRESSION" in comment
     assert re.search(r"- :x: cost: mlp train_step\.flops: [\d,]+ -> [\d,]+", comment), comment
     assert _verdict_exit(third) == 1 and third.job_results["verdict"] == "failure"
+
+
+# GitHub's hosted runners as of late 2026: three CPU models, all with AVX2 + FMA, two with AVX-512
+AVX512 = "avx512f avx512bw avx512cd avx512dq avx512vl"
+FLEET = {
+    "gate-shard-1": ("AMD EPYC 7763 64-Core Processor", "sse4_1 sse4_2 ssse3 avx avx2 fma bmi1 bmi2 f16c"),
+    "gate-shard-2": ("AMD EPYC 9V74 80-Core Processor", "sse4_2 ssse3 sse4_1 avx avx2 fma " + AVX512),
+    "gate-shard-3": ("Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz", "sse4_2 ssse3 sse4_1 avx avx2 fma " + AVX512),
+}
+
+
+def _fleet(tmp_path: Path) -> dict[str, dict[str, str]]:
+    """Each shard its own runner: a CPU identity (records and keys only; compiling uses the real CPU) and
+    empty compile caches, as a fresh hosted VM has."""
+    return {
+        label: {
+            "MNIST_BENCH_CPU_MODEL": model,
+            "MNIST_BENCH_CPU_FLAGS": flags,
+            "XDG_CACHE_HOME": str(tmp_path / "caches" / label),
+            "MNIST_BENCH_CACHE": str(mnist_data.cache_dir()),
+        }
+        for label, (model, flags) in FLEET.items()
+    }
+
+
+@pytest.mark.slow
+def test_replay_gate_shards_on_three_cpu_models_cold_bit_identical_then_a_drop_caught(tmp_path):
+    project, base = project_copy(tmp_path / "project")
+    _moved, head, merge = pull_request_merge(project, base, ("NOTES.md", "nothing measured\n"))
+    wf, fleet = load_workflow(), _fleet(tmp_path)
+    only = ["gate-shard", "gate-compare"]
+
+    # 1. three CPU models, cold caches: the shards merge into one summary and one proposed baseline key
+    first = Replay(wf, project, merge, tmp_path / "run1", "pull_request", pr_event(base, head), env=TINY)
+    first.job_env = fleet
+    first.run(only=only)
+    assert first.job_results == {"gate-shard": "success", "gate-compare": "success"}, first.results[-1].log[-3000:]
+    merged = json.loads(first.file("gate-compare", "gate-summary.json").read_text())
+    assert sorted(m["cpu"] for m in merged["machines"]) == sorted(model for model, _ in FLEET.values())
+    assert {m["isa"] for m in merged["machines"]} == {"x86-64-v3"}
+    proposed = list((first.artifacts / "gate-results" / "proposed-baselines").glob("*/smoke.json"))
+    assert [p.parent.name for p in proposed] == ["CL-cpu"]
+
+    # 2. that baseline committed; the same code on the fleet again: accuracy is bit-identical, clocks not gated
+    dest = project / "results" / "baselines" / "CL-cpu"
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(proposed[0], dest / "smoke.json")
+    same = commit(project, "smoke baseline from the fleet")
+    second = Replay(wf, project, same, tmp_path / "run2", "pull_request", pr_event(base, same), env=TINY)
+    second.job_env = fleet
+    second.run(only=only)
+    gate = json.loads(second.file("gate-compare", "checks/gate.json").read_text())
+    assert gate["verdict"] == "pass" and gate["baseline"] is not None
+    assert gate["numerics"] == [f"mlp-tiny: {compare.BIT_IDENTICAL}"]
+
+    # 3. a change that trains worse: caught as an accuracy regression, whatever CPUs ran the shards
+    suite = project / "benchmarks" / "suites" / "smoke.toml"
+    suite.write_text(suite.read_text().replace("batch_size = 32\nsteps = 3", "batch_size = 32\nsteps = 1", 1))
+    worse = commit(project, "fewer MLP steps")
+    third = Replay(wf, project, worse, tmp_path / "run3", "pull_request", pr_event(base, worse), env=TINY)
+    third.job_env = fleet
+    third.run(only=only)
+    gate = json.loads(third.file("gate-compare", "checks/gate.json").read_text())
+    assert gate["verdict"] == "regression", gate
+    assert any(p.startswith("mlp-tiny accuracy:") for p in gate["problems"]), gate["problems"]
+    assert gate["numerics"] == ["mlp-tiny: numerics changed: final weights differ from the baseline's"]

@@ -6,8 +6,9 @@ with `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY` as files and `${{ }}` expressio
 `env:`, `with:` and `if:`) evaluated against a given event. Artifacts are folders. The project's setup
 action becomes a `.venv` whose `python` and `mnist-bench` run this interpreter on the job's clone (its
 `cache:` is recorded, not replayed); any other `uses:` step (actions/github-script, benchmark-action, ...)
-is recorded as skipped. `job_env` adds environment variables per job (by job id), e.g. to give one job
-another machine's identity.
+is recorded as skipped. `job_env` adds environment variables per job (by job id, or by a matrix entry's
+label such as `gate-shard-2`), e.g. to give each runner of a simulated fleet its own CPU identity and
+empty cache folder.
 """
 
 from __future__ import annotations
@@ -152,10 +153,12 @@ class Replay:
             "None": NULL,
         }
 
-    def workflow_env(self, job: str | None = None) -> dict[str, str]:
-        """The workflow's env with this replay's overrides, and the job's own extra env when given."""
+    def workflow_env(self, job: str | None = None, label: str | None = None) -> dict[str, str]:
+        """The workflow's env with this replay's overrides, and the job's own extra env when given: by its
+        label (`gate-shard-2`, one matrix entry) where `job_env` has one, else by its id."""
         env = {k: str(v) for k, v in self.workflow.get("env", {}).items()}
-        return {**env, **self.env, **(self.job_env.get(job, {}) if job else {})}
+        extra = self.job_env.get(label or "", self.job_env.get(job, {})) if job else {}
+        return {**env, **self.env, **extra}
 
     def evaluate(self, expr: str, ctx: dict[str, Any]) -> Any:
         return eval(_python(expr.strip()), {"__builtins__": {}}, ctx)  # our own workflow file
@@ -222,7 +225,7 @@ class Replay:
         summary.write_text("")
         steps: dict[str, Any] = {}
         status = "success"
-        job_env = self.workflow_env(name)
+        job_env = self.workflow_env(name, label)
         job_ctx = self.context(job_dir, matrix, {}, status, job_env)
         job_env.update({k: self.template(v, job_ctx) for k, v in job.get("env", {}).items()})
         for i, step in enumerate(job["steps"]):
