@@ -13,19 +13,31 @@ from pathlib import Path
 
 import click
 
-from harness import __version__, console, results
+from harness import __version__, console, inputs, results
 from harness.errors import ExitCode, HarnessError
 
 
+def _error_line(message: str) -> str:
+    return f"mnist-bench: error: {message}"
+
+
 class HarnessGroup(click.Group):
-    """Turns HarnessError and Ctrl-C into one clean line and a documented exit code."""
+    """Turns HarnessError, a bad option and Ctrl-C (or SIGTERM, see `main`) into one clean line and a
+    documented exit code."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except HarnessError as e:
-            click.echo(f"mnist-bench: error: {e.message}", err=True)
+            click.echo(_error_line(e.message), err=True)
             ctx.exit(int(e.code))
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a group named without a command: click shows its help
+        except click.UsageError as e:
+            # click's own report is usage, hint and error on four lines; the README promises one
+            where = e.ctx.command_path if e.ctx is not None else "mnist-bench"
+            click.echo(_error_line(f"{e.format_message().rstrip('.')} (see `{where} --help`)"), err=True)
+            ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("mnist-bench: interrupted; finished results are kept", err=True)
             ctx.exit(int(ExitCode.INTERRUPTED))
@@ -45,6 +57,23 @@ def cli() -> None:
 
 def _echo_err(message: str) -> None:
     click.echo(message, err=True)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses NaN and infinities (`inputs.finite`), within optional bounds. Every float
+    option takes this type: a NaN threshold or tolerance would silently pass every check it is used in."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = inputs.finite(value)
+        except HarnessError as e:
+            self.fail(e.message, param, ctx)
+        return super().convert(number, param, ctx)
+
+
+FINITE_FLOAT = FiniteFloat()
 
 
 # --- shared options -----------------------------------------------------------------------------
@@ -149,7 +178,7 @@ def _run_options(f, model: str):
     d = DEFAULTS[model]
     options = [
         click.option(
-            "--lr", type=float, envvar="LR", show_envvar=True, show_default=f"{d['lr']:g}", help="Learning rate."
+            "--lr", type=FINITE_FLOAT, envvar="LR", show_envvar=True, show_default=f"{d['lr']:g}", help="Learning rate."
         ),
         click.option(
             "--bs",
@@ -178,7 +207,9 @@ def _run_options(f, model: str):
         ),
         out_dir_option(results.DEFAULT_OUT, "Folder for the result JSON.", envvar="MNIST_BENCH_OUT"),
         data_dir_option,
-        click.option("--target", type=float, show_default=f"{TARGETS[model]:g}", help="Accuracy target in %."),
+        click.option(
+            "--target", type=FiniteFloat(0, 100), show_default=f"{TARGETS[model]:g}", help="Accuracy target in %."
+        ),
         format_option("the result: text or Markdown summary, or the JSON record (summary then on stderr)"),
         click.option("--json", "as_json", is_flag=True, hidden=True, help="Old spelling of --format json."),
         click.option("--no-assert-target", is_flag=True, help="Exit 0 even when the target is missed."),
@@ -508,7 +539,7 @@ def merge(paths: tuple[Path, ...], output: Path | None) -> None:
 @click.option("--device", show_default="the result's; with a model name, the harness's", help="Rerun on this device.")
 @click.option(
     "--tolerance",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=0.5,
     help="Accuracy tolerance in percentage points when bit-identity is not expected (other device/software).",
 )
@@ -759,7 +790,7 @@ def report(paths: tuple[Path, ...], output: Path, plots_dir: Path | None, title:
     help="Cost baseline file.",
 )
 @click.option("--save", "save_baseline", is_flag=True, help="Write (or refresh) the baseline for this key.")
-@click.option("--tolerance", type=float, default=0.0, show_default=True, help="Allowed increase in %.")
+@click.option("--tolerance", type=FINITE_FLOAT, default=0.0, show_default=True, help="Allowed increase in %.")
 @format_option("the comparison")
 @output_option("Also write the comparison JSON here.")
 @click.option("--profile-output", type=FILE, show_default="not written", help="Write the measured cost JSON here.")

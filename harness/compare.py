@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import baselines, results, schema, summary
+from harness import baselines, inputs, results, schema, summary
 from harness.errors import HarnessError
 
 ALPHA = 0.05
@@ -128,7 +128,8 @@ def parse_rule(text: str) -> Rule:
         raise HarnessError(
             f"bad rule {text!r}: {KIND_WORDS[kind]} apply to {takers} only; use {metric.rule_kinds[0]} for {name}"
         )
-    return Rule(text.strip(), metric.name, 1 if sign == "+" else -1, float(amount), kind)
+    amount = inputs.finite(amount, f"bad rule {text!r}")  # digits only, but enough of them overflow to inf
+    return Rule(text.strip(), metric.name, 1 if sign == "+" else -1, amount, kind)
 
 
 def _values(s: dict[str, Any] | None) -> dict[str, Any] | None:
