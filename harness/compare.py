@@ -317,11 +317,11 @@ def describe_values(v: dict[str, Any] | None, metric: str) -> str:
     return summary.format_stat(v, metric)
 
 
-def _delta_text(row: dict[str, Any]) -> str:
+def delta_text(row: dict[str, Any]) -> str:
     """A percentage metric's change in points (97.2% -> 97.1% is -0.10 pp); any other's relative change."""
     if row["delta"] is None:
         return "-"
-    if summary.METRICS[row["metric"]].unit == "%":
+    if summary.metric_of(row["metric"]).unit == "%":
         return f"{row['delta']:+.2f} pp"
     return "-" if row["delta_pct"] is None else f"{row['delta_pct']:+.1f}%"
 
@@ -336,7 +336,7 @@ def render(doc: dict[str, Any], fmt: str) -> str:
             r["metric"],
             describe_values(r["baseline"], r["metric"]),
             describe_values(r["current"], r["metric"]),
-            _delta_text(r),
+            delta_text(r),
             r["verdict"].upper(),
             r["reason"],
         )

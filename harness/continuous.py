@@ -427,8 +427,15 @@ def verdict_document(
 
 def side_lines(doc: dict[str, Any]) -> list[str]:
     """One line per side: what it was, and which tinygrad ran it on which device."""
-    machines = [doc["baseline"]["machines"][0], doc["current"]["machines"][0]]
-    return [f"{m['side']}: {m['revision']}: tinygrad {m['tinygrad'] or 'unknown'} on {m['device']}" for m in machines]
+    # the schema leaves a side's machines free-form (a summary's and a continuous run's differ): say what is there
+    lines = []
+    for label, side in (("base", doc["baseline"]), ("head", doc["current"])):
+        for m in (side or {}).get("machines", [])[:1]:
+            lines.append(
+                f"{m.get('side', label)}: {m.get('revision') or 'unknown'}: "
+                f"tinygrad {m.get('tinygrad') or 'unknown'} on {m.get('device') or 'unknown'}"
+            )
+    return lines
 
 
 def render(doc: dict[str, Any], fmt: str) -> str:

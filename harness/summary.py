@@ -110,13 +110,19 @@ METRICS: dict[str, Metric] = {m.name: m for m in _REGISTRY}
 BY_ALIAS: dict[str, Metric] = {m.alias: m for m in _REGISTRY}
 
 
+def metric_of(name: str) -> Metric:
+    """The registry's entry for a metric named in a document; a name this version does not know (a newer
+    harness's document) gets a plain stand-in that shows the values as stored, under the name itself."""
+    return METRICS.get(name) or Metric(name, lambda r: None, name, name)
+
+
 def format_stat(s: dict[str, Any] | None, metric: str, *, n: bool = True, unit: bool = True, missing: str = "-") -> str:
     """The one `mean ± std unit (n=N)` of every table and report, in the metric's display scale and
     decimals: plain numbers, never 1.43e+03. One seed has no spread, so it shows `mean unit (n=1)`.
     `unit` False leaves the unit to a column header; `n` False drops the count."""
     if s is None:
         return missing
-    m = METRICS[metric]
+    m = metric_of(metric)
     if m.decimals is not None:
         mean, std = f"{s['mean'] * m.scale:.{m.decimals}f}", f"{s['std'] * m.scale:.{m.decimals}f}"
     else:
@@ -130,7 +136,7 @@ def format_stat(s: dict[str, Any] | None, metric: str, *, n: bool = True, unit: 
 
 def header(metric: str) -> str:
     """A table column's title: the metric's label and unit (`step time ms`)."""
-    m = METRICS[metric]
+    m = metric_of(metric)
     return f"{m.label} {m.unit.strip()}".rstrip()
 
 

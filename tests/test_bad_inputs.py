@@ -4,18 +4,29 @@ Every refusal is one line, a documented exit code, no traceback, and nothing alr
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
 from click.testing import CliRunner
 
 from harness import (
+    baselines,
+    compare,
+    console,
+    continuous,
     cost,
+    history,
+    report,
     results,
+    schema,
     suites,
+    summary,
+    verdict,
 )
 from harness.cli import FiniteFloat, cli
 from harness.errors import ExitCode, HarnessError
@@ -148,3 +159,163 @@ def test_a_suite_file_with_a_number_that_is_not_finite_is_refused(tmp_path, suff
     refused(invoke("suite", "show", str(path)), ExitCode.USAGE, "is not a finite number")
     with pytest.raises(HarnessError, match="is not a finite number"):
         suites.load(str(path))
+
+
+# --- 2. documents that are valid, but not what the code assumed ---------------------------------------------
+
+
+def _continuous() -> dict[str, Any]:
+    from tests.test_continuous import _document, _samples
+
+    return _document(_samples([0.080, 0.081, 0.079], [0.0805, 0.0795, 0.081]))
+
+
+def _cost_comparison() -> dict[str, Any]:
+    return cost.compare(results.load(COST_BASE, "cost"), [cost.load_profile(COST_BASE, "mlp")])
+
+
+def _through_verdict(check: str, doc: dict[str, Any], folder: Path) -> None:
+    path = folder / f"{check}.json"
+    path.write_text(results.dumps(doc))
+    combined = verdict.combine({check: path})
+    for fmt in console.FORMATS:
+        verdict.render(combined, fmt)
+
+
+def _render_comparison(doc: dict[str, Any], folder: Path) -> None:
+    for fmt in console.FORMATS:
+        compare.render(doc, fmt)
+        if doc["suite"] == continuous.SUITE:
+            continuous.render(doc, fmt)
+    _through_verdict("ab" if doc["suite"] == continuous.SUITE else "gate", doc, folder)
+
+
+def _render_cost_comparison(doc: dict[str, Any], folder: Path) -> None:
+    for fmt in console.FORMATS:
+        cost.render(doc, fmt)
+    _through_verdict("cost", doc, folder)
+
+
+def _render_summary(doc: dict[str, Any], folder: Path) -> None:
+    console.summary_table(doc)
+    history.from_summary(doc)
+    rules = [compare.parse_rule(r) for r in compare.DEFAULT_RULES]
+    for fmt in console.FORMATS:
+        compare.render(compare.compare(doc, doc, rules, current_path="a", baseline_path="b"), fmt)
+
+
+def _render_baseline(doc: dict[str, Any], folder: Path) -> None:
+    path = folder / "root" / "KEY" / "gate.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(results.dumps(doc))
+    result = invoke("baseline", "show", str(path))
+    assert result.exit_code == 0, result.output
+    baselines.listing(folder / "root")
+
+
+def _render_cost(doc: dict[str, Any], folder: Path) -> None:
+    history.from_cost(doc)
+    profile = {**doc["profiles"][0], "_key": doc["key"], "_path": "x"}
+    for fmt in console.FORMATS:
+        cost.render(cost.compare(doc, [profile]), fmt)
+
+
+def _render_run(doc: dict[str, Any], folder: Path) -> None:
+    path = folder / "runs" / "run.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(results.dumps(doc))
+    report.write([path.parent], folder / "report.md")
+
+
+# (kind, the document, everything that renders a loaded document of that kind)
+DOCUMENTS: dict[str, tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any], Path], None]]] = {
+    "gate comparison": ("comparison", lambda: results.load(GOLDEN / "compare.json"), _render_comparison),
+    "comparison with no baseline": (
+        "comparison",
+        lambda: results.load(GOLDEN / "compare-no-baseline.json"),
+        _render_comparison,
+    ),
+    "continuous comparison": ("comparison", _continuous, _render_comparison),
+    "cost comparison": ("cost_comparison", _cost_comparison, _render_cost_comparison),
+    "summary": ("summary", lambda: results.load(GOLDEN / "gate.summary.json"), _render_summary),
+    "baseline": ("baseline", lambda: results.load(GOLDEN / "gate.baseline.json"), _render_baseline),
+    "cost": ("cost", lambda: results.load(COST_BASE), _render_cost),
+    "run": ("run", lambda: results.load(RUN), _render_run),
+}
+
+UNKNOWN = "metric_from_a_newer_harness"
+
+
+def _key_paths(doc: Any, prefix: tuple = ()) -> Iterator[tuple]:
+    """Every key's path (within lists, the first item's only: items share a schema)."""
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            yield (*prefix, key)
+            yield from _key_paths(value, (*prefix, key))
+    elif isinstance(doc, list) and doc:
+        yield from _key_paths(doc[0], (*prefix, 0))
+
+
+def _changed(doc: dict[str, Any], path: tuple, change: Callable[[Any, Any], None]) -> dict[str, Any]:
+    out = copy.deepcopy(doc)
+    node = out
+    for key in path[:-1]:
+        node = node[key]
+    change(node, path[-1])
+    return out
+
+
+def _rename_metrics(node: Any) -> None:
+    if isinstance(node, dict):
+        if isinstance(node.get("metric"), str):
+            node["metric"] = UNKNOWN
+        for value in node.values():
+            _rename_metrics(value)
+    elif isinstance(node, list):
+        for value in node:
+            _rename_metrics(value)
+
+
+def variants(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The document with each field dropped in turn, each list emptied, each field null, and every metric
+    named by a name this version does not know; the caller keeps those its schema still accepts."""
+    for path in _key_paths(doc):
+        yield f"without {path}", _changed(doc, path, lambda node, key: node.pop(key))
+        yield f"{path} null", _changed(doc, path, lambda node, key: node.__setitem__(key, None))
+        yield f"{path} empty", _changed(doc, path, lambda node, key: node.__setitem__(key, type(node[key])()))
+    renamed = copy.deepcopy(doc)
+    _rename_metrics(renamed)
+    yield "unknown metric", renamed
+
+
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_every_schema_valid_document_renders(name, tmp_path):
+    kind, make, render = DOCUMENTS[name]
+    doc = make()
+    render(doc, tmp_path)
+    tried, failures = 0, []
+    for label, variant in variants(doc):
+        if schema.errors(variant, kind):
+            continue
+        tried += 1
+        try:
+            render(variant, tmp_path)
+        except Exception as e:
+            failures.append(f"{label}: {e.__class__.__name__}: {e}")
+    assert tried and not failures, "\n".join(failures)
+
+
+def test_an_unknown_metric_is_shown_by_its_name():
+    doc = results.load(GOLDEN / "compare.json")
+    _rename_metrics(doc)
+    assert UNKNOWN in compare.render(doc, "text")
+    assert summary.metric_of(UNKNOWN).label == UNKNOWN
+
+
+def test_verdict_of_a_gate_comparison_without_warnings(tmp_path):
+    doc = results.load(GOLDEN / "compare.json")
+    del doc["warnings"]
+    path = tmp_path / "gate.json"
+    path.write_text(results.dumps(doc))
+    result = invoke("verdict", "--gate", str(path), "--format", "markdown")
+    assert result.exit_code == 1 and "REGRESSION" in result.output
