@@ -874,5 +874,10 @@ def history(summary_path, cost_path, output) -> None:
 def main() -> None:
     from harness import env
 
+    try:
+        inputs.check_tinygrad_settings()  # tinygrad would fail on them at import, with a traceback
+    except HarnessError as e:
+        click.echo(_error_line(e.message), err=True)
+        sys.exit(int(e.code))
     env.use_cpu_keyed_cache()  # before tinygrad is imported: compiled code never crosses CPU models
     cli(prog_name="mnist-bench")

@@ -9,6 +9,8 @@ switch a check off, end in a traceback, or overwrite an input.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping
 
 from harness.errors import HarnessError
 
@@ -26,3 +28,31 @@ def finite(text: str | float, what: str = "") -> float:
         prefix = f"{what}: " if what else ""
         raise HarnessError(f"{prefix}{text!r} is not {'a number' if value is None else 'a finite number'}")
     return value
+
+
+# --- tinygrad's environment variables ---------------------------------------------------------------------
+
+# tinygrad settings whose value is text; tinygrad reads every other setting the harness records with int(),
+# at import or first use, and a non-integer ends in a ValueError from inside tinygrad
+TINYGRAD_TEXT_SETTINGS = frozenset({"DEV", "CACHEDB", "DEFAULT_FLOAT", "CC"})
+
+
+def tinygrad_int_settings() -> tuple[str, ...]:
+    from harness.env import TINYGRAD_ENV_VARS
+
+    return tuple(name for name in TINYGRAD_ENV_VARS if name not in TINYGRAD_TEXT_SETTINGS)
+
+
+def check_tinygrad_settings(environ: Mapping[str, str] = os.environ) -> None:
+    """Refuse an integer tinygrad setting that tinygrad's own `int(value)` would not read (tinygrad
+    parses them at import, where the error would be a traceback from inside it). Call before importing it."""
+    for name in tinygrad_int_settings():
+        if name not in environ:
+            continue
+        try:
+            int(environ[name])
+        except ValueError:
+            raise HarnessError(
+                f"Invalid value for env var {name!r}: {environ[name]!r} is not a valid integer "
+                "(tinygrad reads it as one; unset it or give a whole number)"
+            ) from None

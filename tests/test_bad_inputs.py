@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,9 @@ from harness import (
     console,
     continuous,
     cost,
+    env,
     history,
+    inputs,
     report,
     results,
     schema,
@@ -319,3 +324,51 @@ def test_verdict_of_a_gate_comparison_without_warnings(tmp_path):
     path.write_text(results.dumps(doc))
     result = invoke("verdict", "--gate", str(path), "--format", "markdown")
     assert result.exit_code == 1 and "REGRESSION" in result.output
+
+
+# --- 3. tinygrad's own environment variables -------------------------------------------------------------
+
+
+def test_the_integer_settings_are_those_tinygrad_reads_with_int():
+    from tinygrad import helpers
+
+    kinds = {v.key: type(v.value) for v in vars(helpers).values() if isinstance(v, helpers.ContextVar)}
+    int_settings = inputs.tinygrad_int_settings()
+    for name in env.TINYGRAD_ENV_VARS:
+        if name in kinds:
+            assert (name in int_settings) == (kinds[name] is int), name
+    assert {"BEAM", "DEBUG", "NUM_CPU_THREADS", "JITBEAM"} <= set(int_settings)
+
+
+@pytest.mark.parametrize("name", inputs.tinygrad_int_settings())
+def test_every_integer_setting_is_checked(name):
+    with pytest.raises(HarnessError, match=f"env var '{name}': 'abc' is not a valid integer"):
+        inputs.check_tinygrad_settings({name: "abc"})
+    inputs.check_tinygrad_settings({name: " 2 "})  # tinygrad's int() reads this
+
+
+def test_text_settings_are_left_to_tinygrad():
+    inputs.check_tinygrad_settings({name: "abc" for name in inputs.TINYGRAD_TEXT_SETTINGS})
+
+
+def _harness(*args: str, environ: dict[str, str], **kwargs) -> subprocess.Popen:
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **environ}
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+        cwd=ROOT,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("setting", ["BEAM=abc", "DEBUG=abc", "NUM_CPU_THREADS=abc", "JIT="])
+def test_a_bad_tinygrad_setting_is_one_line_before_tinygrad_loads(setting):
+    name, value = setting.split("=", 1)
+    proc = _harness("mlp", "--help", environ={name: value})
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and not stdout, stdout
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
+    assert stderr.startswith(f"mnist-bench: error: Invalid value for env var '{name}': {value!r}"), stderr
