@@ -731,12 +731,11 @@ def continuous(
     Both sides run alternately in their own processes; no stored baseline is needed.
     Exit 0 pass, 1 regression, 2 bad input, 4 a side could not be set up or crashed.
     """
-    import shlex
-
     from harness import compare as cmp
     from harness import continuous as ab
 
     rules = [cmp.parse_rule(t) for t in (rule_texts or ab.DEFAULT_RULES)]
+    prefixes = (inputs.split_command(base_prefix, "--base-prefix"), inputs.split_command(head_prefix, "--head-prefix"))
     workload = ab.Workload(list(models or ("mlp", "cnn")), rounds, {"mlp": mlp_steps, "cnn": cnn_steps})
     doc = ab.run(
         repo,
@@ -746,7 +745,7 @@ def continuous(
         rules=rules,
         device=device,
         data_dir=str(data_dir) if data_dir else None,
-        prefixes=(shlex.split(base_prefix), shlex.split(head_prefix)),
+        prefixes=prefixes,
         log=lambda m: _echo_err(f"continuous: {m}"),
     )
     if output:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 from collections.abc import Mapping
 
 from harness.errors import HarnessError
@@ -28,6 +29,17 @@ def finite(text: str | float, what: str = "") -> float:
         prefix = f"{what}: " if what else ""
         raise HarnessError(f"{prefix}{text!r} is not {'a number' if value is None else 'a finite number'}")
     return value
+
+
+# --- command prefixes -------------------------------------------------------------------------------------
+
+
+def split_command(text: str, what: str) -> list[str]:
+    """A shell-quoted command line as its words."""
+    try:
+        return shlex.split(text)
+    except ValueError as e:  # an unbalanced quote, or a backslash at the end
+        raise HarnessError(f"{what}: cannot split {text!r} into words ({e})") from e
 
 
 # --- tinygrad's environment variables ---------------------------------------------------------------------

@@ -438,6 +438,8 @@ def write(
     """Write the report for the results under `paths`; returns (path, notes for the user)."""
     from harness import plots
 
+    if plots_dir is not None:
+        results.check_writable(plots_dir)  # before the figures are drawn, not after
     records, pybench, skipped = gather(paths)
     notes = [f"skipped {s}" for s in skipped]
     figures: dict[str, str] = {}

@@ -52,8 +52,8 @@ def write_json_atomic(path: Path, doc: Any) -> Path:
 
 def check_writable(folder: Path) -> None:
     """Fail before a long run, not after it, when results could not be written."""
+    atomic.ensure_folder(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
             pass
     except OSError as e:

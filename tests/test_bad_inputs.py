@@ -372,3 +372,59 @@ def test_a_bad_tinygrad_setting_is_one_line_before_tinygrad_loads(setting):
     assert proc.returncode == 2 and not stdout, stdout
     assert stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
     assert stderr.startswith(f"mnist-bench: error: Invalid value for env var '{name}': {value!r}"), stderr
+
+
+# --- 4. user text parsed without catching the parser's error; a folder written without checking --------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["continuous", "HEAD", "--base-prefix", 'taskset "1'],
+        ["continuous", "HEAD", "--head-prefix", "nice -n 'x"],
+        ["continuous", "HEAD", "--base-prefix", "trailing\\"],
+        ["suite", "show", "mlp-explore", "--seeds", "0,one"],
+        ["suite", "run", "smoke", "--shard", "one/4"],
+        ["mlp", "--bs", "many"],
+    ],
+    ids=lambda a: " ".join(a[:3]),
+)
+def test_malformed_text_is_one_line(args):
+    refused(invoke(*args), ExitCode.USAGE)
+
+
+@pytest.mark.parametrize(
+    "suffix, text", [(".toml", "name = "), (".json", '{"name": '), (".json", "")], ids=["toml", "json", "empty"]
+)
+def test_a_malformed_suite_file_is_one_line(tmp_path, suffix, text):
+    path = tmp_path / f"bad{suffix}"
+    path.write_text(text)
+    refused(invoke("suite", "show", str(path)), ExitCode.USAGE, str(path))
+
+
+# every command that writes a file or folder the user names, with what it needs to get as far as writing
+WRITERS = {
+    "report -o": lambda d: ["report", str(RUN), "-o", f"{d}/report.md"],
+    "report --plots": lambda d: ["report", str(RUN), "-o", "{tmp}/report.md", "--plots", f"{d}/plots"],
+    "history -o": lambda d: ["history", "--summary", str(GOLDEN / "gate.summary.json"), "-o", f"{d}/h.json"],
+    "merge -o": lambda d: ["merge", str(RUNS), "-o", f"{d}/s.json"],
+    "compare -o": lambda d: [
+        "compare",
+        str(GOLDEN / "gate.summary.json"),
+        "--baseline",
+        str(GOLDEN / "gate.baseline.json"),
+        "-o",
+        f"{d}/c.json",
+    ],
+    "verdict -o": lambda d: ["verdict", "--gate", str(GOLDEN / "compare.json"), "-o", f"{d}/v.json"],
+    "baseline save --root": lambda d: ["baseline", "save", str(GOLDEN / "gate.summary.json"), "--root", f"{d}/root"],
+}
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_an_unwritable_output_folder_is_one_line(tmp_path, writer):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in WRITERS[writer](blocker / "sub")]
+    refused(invoke(*args), ExitCode.ENVIRONMENT, "not writable")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # and nothing else was written
