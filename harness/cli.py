@@ -803,6 +803,7 @@ def cost(model, device, baseline_path, save_baseline, tolerance, fmt, output, pr
     from harness import cost as cst
     from harness import results
 
+    inputs.check_distinct([("--baseline", baseline_path)], [("-o", output), ("--profile-output", profile_output)])
     doc, comparison, saved = cst.gate(
         model, data_dir, device, baseline=baseline_path, root=root, tolerance_pct=tolerance, save_baseline=save_baseline
     )
@@ -841,6 +842,7 @@ def verdict(cost_path, ab_path, gate_path, context, fmt, output) -> None:
     from harness import verdict as vd
 
     paths = {k: v for k, v in (("cost", cost_path), ("ab", ab_path), ("gate", gate_path)) if v is not None}
+    inputs.check_distinct([(f"--{k}", v) for k, v in paths.items()], [("-o", output)])
     pairs = [c.split("=", 1) for c in context]
     if any(len(p) != 2 for p in pairs):
         raise HarnessError("--context takes KEY=VALUE")
@@ -862,6 +864,7 @@ def history(summary_path, cost_path, output) -> None:
 
     if summary_path is None and cost_path is None:
         raise HarnessError("give --summary, --cost or both")
+    inputs.check_distinct([("--summary", summary_path), ("--cost", cost_path)], [("-o", output)])
     entries = hist.entries(
         results.load(summary_path, "summary") if summary_path else None,
         results.load(cost_path, "cost") if cost_path else None,

@@ -298,6 +298,7 @@ def from_paths(
     parsed = [parse_rule(t) for t in (rules or DEFAULT_RULES)]
     current = baselines.load_summary_like(current_path)
     path = baselines.locate(baseline, current, root)
+    inputs.check_distinct([("CURRENT", current_path), ("--baseline", path)], [("-o", output)])
     if not path.exists() and not allow_missing:
         raise HarnessError(missing_baseline(str(path)))
     doc = compare(

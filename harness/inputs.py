@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from harness.errors import HarnessError
 
@@ -68,3 +69,37 @@ def check_tinygrad_settings(environ: Mapping[str, str] = os.environ) -> None:
                 f"Invalid value for env var {name!r}: {environ[name]!r} is not a valid integer "
                 "(tinygrad reads it as one; unset it or give a whole number)"
             ) from None
+
+
+# --- paths -----------------------------------------------------------------------------------------------
+
+
+def _identity(path: Path) -> tuple:
+    """What makes two paths one file: device and inode where it exists (symlinks and hard links alike),
+    else the absolute path with every existing symlink resolved."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ("path", str(Path(path).resolve()))
+    return ("inode", st.st_dev, st.st_ino)
+
+
+def check_distinct(inputs: Iterable[tuple[str, Path | None]], outputs: Iterable[tuple[str, Path | None]]) -> None:
+    """Refuse an output that is one of the command's input files or another of its outputs (by any name),
+    before anything is read or written. Each entry is (how the user named it, path or None if not given)."""
+    seen: dict[tuple, tuple[str, Path]] = {}
+    for label, path in inputs:
+        if path is not None:
+            seen.setdefault(_identity(Path(path)), (label, Path(path)))
+    for label, path in outputs:
+        if path is None:
+            continue
+        key = _identity(Path(path))
+        if key in seen:
+            other, other_path = seen[key]
+            same = f"{path}" if Path(path) == other_path else f"{path} (as {other_path})"
+            raise HarnessError(
+                f"{label} and {other} name the same file, {same}: give {label} a path of its own, "
+                "or one document would replace the other"
+            )
+        seen[key] = (label, Path(path))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import atomic, kernel_search, results, schema, stats, suites
+from harness import atomic, inputs, kernel_search, results, schema, stats, suites
 from harness.errors import HarnessError
 from harness.spec import run_key
 
@@ -386,6 +386,7 @@ def _suite_of(records: list[dict[str, Any]]) -> str:
 
 def merge(paths: list[Path], out: Path | None = None) -> tuple[dict[str, Any], Path | None, list[str]]:
     """One summary from the run results in shard folders; returns (summary, path, skipped files)."""
+    inputs.check_distinct([("PATHS", p) for p in paths], [("-o", out)])
     records, skipped = load_runs(paths)
     if not records:
         raise HarnessError("no run results found in " + ", ".join(map(str, paths)))

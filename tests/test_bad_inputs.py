@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -428,3 +429,74 @@ def test_an_unwritable_output_folder_is_one_line(tmp_path, writer):
     args = [a.replace("{tmp}", str(tmp_path)) for a in WRITERS[writer](blocker / "sub")]
     refused(invoke(*args), ExitCode.ENVIRONMENT, "not writable")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # and nothing else was written
+
+
+# --- 5. output onto input ---------------------------------------------------------------------------------
+
+
+SUMMARY, BASELINE, GATE = (GOLDEN / name for name in ("gate.summary.json", "gate.baseline.json", "compare.json"))
+
+
+def copy_of(source: Path) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy(source, folder / source.name))
+
+    return make
+
+
+def written(make_doc: Callable[[], dict[str, Any]], kind: str) -> Callable[[Path], Path]:
+    return lambda folder: results.write_validated(folder / f"{kind}.json", make_doc(), kind)
+
+
+def stored_baseline(folder: Path) -> Path:
+    """The golden baseline where `baseline save --root {root}` of its summary writes: saving it again names it."""
+    key = baselines.summary_device_key(results.load(SUMMARY))
+    return copy_of(BASELINE)(folder / "root" / key).rename(folder / "root" / key / "gate.json")
+
+
+# every command that reads files and writes files: its command line, with {in} for a file it reads or writes
+# and {out} for an output path that names that same file ({root}: the folder of its files), and how {in} is made
+CLASHES: dict[str, tuple[list[str], Callable[[Path], Path]]] = {
+    "history --summary": (["history", "--summary", "{in}", "-o", "{out}"], copy_of(SUMMARY)),
+    "history --cost": (["history", "--cost", "{in}", "-o", "{out}"], copy_of(COST_BASE)),
+    "cost --baseline": (["cost", "mlp", "--baseline", "{in}", "-o", "{out}"], copy_of(COST_BASE)),
+    "cost -o --profile-output": (["cost", "mlp", "-o", "{in}", "--profile-output", "{out}"], copy_of(COST_BASE)),
+    "verdict --gate": (["verdict", "--gate", "{in}", "-o", "{out}"], copy_of(GATE)),
+    "verdict --cost": (["verdict", "--cost", "{in}", "-o", "{out}"], written(_cost_comparison, "cost_comparison")),
+    "verdict --ab": (["verdict", "--ab", "{in}", "-o", "{out}"], written(_continuous, "comparison")),
+    "compare CURRENT": (["compare", "{in}", "--baseline", str(BASELINE), "-o", "{out}"], copy_of(SUMMARY)),
+    "compare --baseline": (["compare", str(SUMMARY), "--baseline", "{in}", "-o", "{out}"], copy_of(BASELINE)),
+    "merge": (["merge", "{in}", "-o", "{out}"], copy_of(RUN)),
+    "report": (["report", "{in}", "-o", "{out}"], copy_of(RUN)),
+    "baseline save": (["baseline", "save", "{out}", "--root", "{root}"], stored_baseline),
+}
+
+
+def _same_file_by(how: str, path: Path) -> Path:
+    """Another name for `path`: itself, spelled with `..`, a symlink, or a hard link."""
+    if how == "same path":
+        return path
+    if how == "dotted path":
+        return path.parent / ".." / path.parent.name / path.name
+    other = path.with_name(f"other-{path.name}")
+    (os.symlink if how == "symlink" else os.link)(path, other)
+    return other
+
+
+@pytest.mark.parametrize("how", ["same path", "dotted path", "symlink", "hard link"])
+@pytest.mark.parametrize("clash", CLASHES)
+def test_an_output_onto_an_input_is_refused(tmp_path, clash, how):
+    template, make = CLASHES[clash]
+    target = make(tmp_path)
+    before = target.read_bytes()
+    names = {"{in}": str(target), "{out}": str(_same_file_by(how, target)), "{root}": str(tmp_path / "root")}
+    args = [names.get(a, a) for a in template]
+    refused(invoke(*args), ExitCode.USAGE, "name the same file")
+    assert target.read_bytes() == before
+
+
+def test_outputs_and_inputs_that_differ_pass(tmp_path):
+    inputs.check_distinct([("--summary", GOLDEN / "gate.summary.json"), ("--cost", None)], [("-o", tmp_path / "x")])
+    with pytest.raises(HarnessError, match="-o and --profile-output name the same file"):
+        inputs.check_distinct([], [("--profile-output", tmp_path / "x"), ("-o", tmp_path / "x")])
