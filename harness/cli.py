@@ -494,7 +494,7 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, i
     from harness import progress, runner
 
     plan = runner.plan(name, devices=device_names, repeat=repeat, seeds=seeds, only=only, shard=shard, out_dir=out_dir)
-    with progress.SuiteProgress(plan.runs) as bar, console.terminate_as_interrupt():
+    with progress.SuiteProgress(plan.runs) as bar:
         outcome = runner.run_plan(
             plan,
             resume=resume,
@@ -876,10 +876,13 @@ def history(summary_path, cost_path, output) -> None:
 def main() -> None:
     from harness import env
 
-    try:
-        inputs.check_tinygrad_settings()  # tinygrad would fail on them at import, with a traceback
-    except HarnessError as e:
-        click.echo(_error_line(e.message), err=True)
-        sys.exit(int(e.code))
-    env.use_cpu_keyed_cache()  # before tinygrad is imported: compiled code never crosses CPU models
-    cli(prog_name="mnist-bench")
+    # SIGTERM (docker stop, a CI cancel) takes Ctrl-C's path in every command: HarnessGroup's one line and
+    # exit 130, finished results kept, atomic writes never half done
+    with console.terminate_as_interrupt():
+        try:
+            inputs.check_tinygrad_settings()  # tinygrad would fail on them at import, with a traceback
+        except HarnessError as e:
+            click.echo(_error_line(e.message), err=True)
+            sys.exit(int(e.code))
+        env.use_cpu_keyed_cache()  # before tinygrad is imported: compiled code never crosses CPU models
+        cli(prog_name="mnist-bench")

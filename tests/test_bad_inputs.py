@@ -8,6 +8,7 @@ import copy
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -500,3 +501,37 @@ def test_outputs_and_inputs_that_differ_pass(tmp_path):
     inputs.check_distinct([("--summary", GOLDEN / "gate.summary.json"), ("--cost", None)], [("-o", tmp_path / "x")])
     with pytest.raises(HarnessError, match="-o and --profile-output name the same file"):
         inputs.check_distinct([], [("--profile-output", tmp_path / "x"), ("-o", tmp_path / "x")])
+
+
+# --- 6. SIGTERM ------------------------------------------------------------------------------------------
+
+
+def _stop_while(phase: str, tmp_path: Path) -> tuple[int, str, list[Path]]:
+    """Start a run, wait for `phase` in its progress, SIGTERM it: (exit code, stderr, files in its out dir)."""
+    out = tmp_path / "out"
+    proc = _harness("mlp", "--steps", "200", "--no-assert-target", "--device", "CPU", "--out-dir", str(out), environ={})
+    seen = []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        seen.append(line)
+        if f"mlp: {phase}" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, rest = proc.communicate(timeout=120)
+    assert f"mlp: {phase}" in seen[-1], "".join(seen)
+    return proc.returncode, "".join(seen) + rest, sorted(out.rglob("*")) if out.exists() else []
+
+
+def _assert_stopped_cleanly(code: int, stderr: str, files: list[Path]) -> None:
+    assert code == int(ExitCode.INTERRUPTED), stderr
+    assert "Traceback" not in stderr and stderr.rstrip().endswith("interrupted; finished results are kept"), stderr
+    assert files == []  # no result, and no temp file of one
+
+
+def test_sigterm_while_compiling_is_an_interrupt(tmp_path):
+    _assert_stopped_cleanly(*_stop_while("compiling", tmp_path))
+
+
+@pytest.mark.slow  # the first steps compile: 5-15 s on a 2-core CPU before training starts
+def test_sigterm_while_training_is_an_interrupt(tmp_path):
+    _assert_stopped_cleanly(*_stop_while("training", tmp_path))
