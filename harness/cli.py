@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -21,9 +22,24 @@ def _error_line(message: str) -> str:
     return f"mnist-bench: error: {message}"
 
 
+def _usage_error(ctx: click.Context, e: click.UsageError) -> NoReturn:
+    """click's own report of a bad option is usage, hint and error on four lines; the README promises one."""
+    where = e.ctx.command_path if e.ctx is not None else ctx.command_path
+    click.echo(_error_line(f"{e.format_message().rstrip('.')} (see `{where} --help`)"), err=True)
+    ctx.exit(e.exit_code)
+
+
 class HarnessGroup(click.Group):
     """Turns HarnessError, a bad option and Ctrl-C (or SIGTERM, see `main`) into one clean line and a
     documented exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # named without a command: click shows the help
+        except click.UsageError as e:  # an option of the group itself
+            _usage_error(ctx, e)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -33,11 +49,8 @@ class HarnessGroup(click.Group):
             ctx.exit(int(e.code))
         except click.exceptions.NoArgsIsHelpError:
             raise  # a group named without a command: click shows its help
-        except click.UsageError as e:
-            # click's own report is usage, hint and error on four lines; the README promises one
-            where = e.ctx.command_path if e.ctx is not None else "mnist-bench"
-            click.echo(_error_line(f"{e.format_message().rstrip('.')} (see `{where} --help`)"), err=True)
-            ctx.exit(e.exit_code)
+        except click.UsageError as e:  # a command's option or argument, or an unknown command
+            _usage_error(ctx, e)
         except KeyboardInterrupt:
             click.echo("mnist-bench: interrupted; finished results are kept", err=True)
             ctx.exit(int(ExitCode.INTERRUPTED))
@@ -71,6 +84,10 @@ class FiniteFloat(click.FloatRange):
         except HarnessError as e:
             self.fail(e.message, param, ctx)
         return super().convert(number, param, ctx)
+
+    def _describe_range(self) -> str:
+        # `--help` shows the range; without bounds click would print `x<=None`
+        return super()._describe_range() if self.min is not None or self.max is not None else ""
 
 
 FINITE_FLOAT = FiniteFloat()

@@ -388,6 +388,9 @@ def test_a_bad_tinygrad_setting_is_one_line_before_tinygrad_loads(setting):
         ["suite", "show", "mlp-explore", "--seeds", "0,one"],
         ["suite", "run", "smoke", "--shard", "one/4"],
         ["mlp", "--bs", "many"],
+        ["--no-such-option"],
+        ["no-such-command"],
+        ["suite", "run"],
     ],
     ids=lambda a: " ".join(a[:3]),
 )
