@@ -18,6 +18,17 @@ from harness.errors import ExitCode, HarnessError
 LOCK_NAME = ".mnist-bench.lock"
 
 
+def ensure_folder(folder: Path) -> Path:
+    """`folder`, created with its parents if needed; a one-line error where it cannot be (a file in the way,
+    no permission, a read-only disk). Every folder the harness writes into is made here."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise HarnessError(f"{folder}: folder is not writable ({e.strerror})", ExitCode.ENVIRONMENT) from e
+    return folder
+
+
 def _temp_path(path: Path) -> Path:
     return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
 
@@ -25,8 +36,8 @@ def _temp_path(path: Path) -> Path:
 def write_bytes(path: Path, data: bytes) -> Path:
     """Write `data` to `path` so that readers see the old file or the new one, never half of one."""
     path = Path(path)
+    ensure_folder(path.parent)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = _temp_path(path)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except OSError as e:
@@ -74,8 +85,12 @@ def clean_stale_temp_files(folder: Path) -> list[Path]:
 @contextlib.contextmanager
 def folder_lock(folder: Path) -> Iterator[None]:
     """An exclusive advisory lock on `folder` (for read-modify-write of a shared file)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK_NAME, "a") as handle:
+    ensure_folder(folder)
+    try:
+        handle = open(folder / LOCK_NAME, "a")  # noqa: SIM115 (closed below, after the lock is released)
+    except OSError as e:
+        raise HarnessError(f"{folder}: cannot write here ({e.strerror})", ExitCode.ENVIRONMENT) from e
+    with handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness import results, schema, summary
+from harness import inputs, results, schema, summary
 from harness.errors import HarnessError
 
 DEFAULT_ROOT = Path("results/baselines")
@@ -69,7 +69,9 @@ def save(
     }
     if note:
         doc["note"] = note
-    return results.write_validated(path_for(root, key, name), doc, "baseline")
+    path = path_for(root, key, name)
+    inputs.check_distinct([("SUMMARY", Path(source))], [("the baseline (--root, --name)", path)])
+    return results.write_validated(path, doc, "baseline")
 
 
 def save_from(path: Path, *, root: Path = DEFAULT_ROOT, name: str | None = None, note: str | None = None) -> Path:

@@ -10,22 +10,47 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
-from harness import __version__, console, results
+from harness import __version__, console, inputs, results
 from harness.errors import ExitCode, HarnessError
 
 
+def _error_line(message: str) -> str:
+    return f"mnist-bench: error: {message}"
+
+
+def _usage_error(ctx: click.Context, e: click.UsageError) -> NoReturn:
+    """click's own report of a bad option is usage, hint and error on four lines; the README promises one."""
+    where = e.ctx.command_path if e.ctx is not None else ctx.command_path
+    click.echo(_error_line(f"{e.format_message().rstrip('.')} (see `{where} --help`)"), err=True)
+    ctx.exit(e.exit_code)
+
+
 class HarnessGroup(click.Group):
-    """Turns HarnessError and Ctrl-C into one clean line and a documented exit code."""
+    """Turns HarnessError, a bad option and Ctrl-C (or SIGTERM, see `main`) into one clean line and a
+    documented exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # named without a command: click shows the help
+        except click.UsageError as e:  # an option of the group itself
+            _usage_error(ctx, e)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except HarnessError as e:
-            click.echo(f"mnist-bench: error: {e.message}", err=True)
+            click.echo(_error_line(e.message), err=True)
             ctx.exit(int(e.code))
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a group named without a command: click shows its help
+        except click.UsageError as e:  # a command's option or argument, or an unknown command
+            _usage_error(ctx, e)
         except KeyboardInterrupt:
             click.echo("mnist-bench: interrupted; finished results are kept", err=True)
             ctx.exit(int(ExitCode.INTERRUPTED))
@@ -45,6 +70,27 @@ def cli() -> None:
 
 def _echo_err(message: str) -> None:
     click.echo(message, err=True)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses NaN and infinities (`inputs.finite`), within optional bounds. Every float
+    option takes this type: a NaN threshold or tolerance would silently pass every check it is used in."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = inputs.finite(value)
+        except HarnessError as e:
+            self.fail(e.message, param, ctx)
+        return super().convert(number, param, ctx)
+
+    def _describe_range(self) -> str:
+        # `--help` shows the range; without bounds click would print `x<=None`
+        return super()._describe_range() if self.min is not None or self.max is not None else ""
+
+
+FINITE_FLOAT = FiniteFloat()
 
 
 # --- shared options -----------------------------------------------------------------------------
@@ -149,7 +195,7 @@ def _run_options(f, model: str):
     d = DEFAULTS[model]
     options = [
         click.option(
-            "--lr", type=float, envvar="LR", show_envvar=True, show_default=f"{d['lr']:g}", help="Learning rate."
+            "--lr", type=FINITE_FLOAT, envvar="LR", show_envvar=True, show_default=f"{d['lr']:g}", help="Learning rate."
         ),
         click.option(
             "--bs",
@@ -178,7 +224,9 @@ def _run_options(f, model: str):
         ),
         out_dir_option(results.DEFAULT_OUT, "Folder for the result JSON.", envvar="MNIST_BENCH_OUT"),
         data_dir_option,
-        click.option("--target", type=float, show_default=f"{TARGETS[model]:g}", help="Accuracy target in %."),
+        click.option(
+            "--target", type=FiniteFloat(0, 100), show_default=f"{TARGETS[model]:g}", help="Accuracy target in %."
+        ),
         format_option("the result: text or Markdown summary, or the JSON record (summary then on stderr)"),
         click.option("--json", "as_json", is_flag=True, hidden=True, help="Old spelling of --format json."),
         click.option("--no-assert-target", is_flag=True, help="Exit 0 even when the target is missed."),
@@ -463,7 +511,7 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, i
     from harness import progress, runner
 
     plan = runner.plan(name, devices=device_names, repeat=repeat, seeds=seeds, only=only, shard=shard, out_dir=out_dir)
-    with progress.SuiteProgress(plan.runs) as bar, console.terminate_as_interrupt():
+    with progress.SuiteProgress(plan.runs) as bar:
         outcome = runner.run_plan(
             plan,
             resume=resume,
@@ -508,7 +556,7 @@ def merge(paths: tuple[Path, ...], output: Path | None) -> None:
 @click.option("--device", show_default="the result's; with a model name, the harness's", help="Rerun on this device.")
 @click.option(
     "--tolerance",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=0.5,
     help="Accuracy tolerance in percentage points when bit-identity is not expected (other device/software).",
 )
@@ -700,12 +748,11 @@ def continuous(
     Both sides run alternately in their own processes; no stored baseline is needed.
     Exit 0 pass, 1 regression, 2 bad input, 4 a side could not be set up or crashed.
     """
-    import shlex
-
     from harness import compare as cmp
     from harness import continuous as ab
 
     rules = [cmp.parse_rule(t) for t in (rule_texts or ab.DEFAULT_RULES)]
+    prefixes = (inputs.split_command(base_prefix, "--base-prefix"), inputs.split_command(head_prefix, "--head-prefix"))
     workload = ab.Workload(list(models or ("mlp", "cnn")), rounds, {"mlp": mlp_steps, "cnn": cnn_steps})
     doc = ab.run(
         repo,
@@ -715,7 +762,7 @@ def continuous(
         rules=rules,
         device=device,
         data_dir=str(data_dir) if data_dir else None,
-        prefixes=(shlex.split(base_prefix), shlex.split(head_prefix)),
+        prefixes=prefixes,
         log=lambda m: _echo_err(f"continuous: {m}"),
     )
     if output:
@@ -759,7 +806,7 @@ def report(paths: tuple[Path, ...], output: Path, plots_dir: Path | None, title:
     help="Cost baseline file.",
 )
 @click.option("--save", "save_baseline", is_flag=True, help="Write (or refresh) the baseline for this key.")
-@click.option("--tolerance", type=float, default=0.0, show_default=True, help="Allowed increase in %.")
+@click.option("--tolerance", type=FINITE_FLOAT, default=0.0, show_default=True, help="Allowed increase in %.")
 @format_option("the comparison")
 @output_option("Also write the comparison JSON here.")
 @click.option("--profile-output", type=FILE, show_default="not written", help="Write the measured cost JSON here.")
@@ -773,6 +820,7 @@ def cost(model, device, baseline_path, save_baseline, tolerance, fmt, output, pr
     from harness import cost as cst
     from harness import results
 
+    inputs.check_distinct([("--baseline", baseline_path)], [("-o", output), ("--profile-output", profile_output)])
     doc, comparison, saved = cst.gate(
         model, data_dir, device, baseline=baseline_path, root=root, tolerance_pct=tolerance, save_baseline=save_baseline
     )
@@ -811,6 +859,7 @@ def verdict(cost_path, ab_path, gate_path, context, fmt, output) -> None:
     from harness import verdict as vd
 
     paths = {k: v for k, v in (("cost", cost_path), ("ab", ab_path), ("gate", gate_path)) if v is not None}
+    inputs.check_distinct([(f"--{k}", v) for k, v in paths.items()], [("-o", output)])
     pairs = [c.split("=", 1) for c in context]
     if any(len(p) != 2 for p in pairs):
         raise HarnessError("--context takes KEY=VALUE")
@@ -832,6 +881,7 @@ def history(summary_path, cost_path, output) -> None:
 
     if summary_path is None and cost_path is None:
         raise HarnessError("give --summary, --cost or both")
+    inputs.check_distinct([("--summary", summary_path), ("--cost", cost_path)], [("-o", output)])
     entries = hist.entries(
         results.load(summary_path, "summary") if summary_path else None,
         results.load(cost_path, "cost") if cost_path else None,
@@ -843,5 +893,13 @@ def history(summary_path, cost_path, output) -> None:
 def main() -> None:
     from harness import env
 
-    env.use_cpu_keyed_cache()  # before tinygrad is imported: compiled code never crosses CPU models
-    cli(prog_name="mnist-bench")
+    # SIGTERM (docker stop, a CI cancel) takes Ctrl-C's path in every command: HarnessGroup's one line and
+    # exit 130, finished results kept, atomic writes never half done
+    with console.terminate_as_interrupt():
+        try:
+            inputs.check_tinygrad_settings()  # tinygrad would fail on them at import, with a traceback
+        except HarnessError as e:
+            click.echo(_error_line(e.message), err=True)
+            sys.exit(int(e.code))
+        env.use_cpu_keyed_cache()  # before tinygrad is imported: compiled code never crosses CPU models
+        cli(prog_name="mnist-bench")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import baselines, results, schema, summary
+from harness import baselines, inputs, results, schema, summary
 from harness.errors import HarnessError
 
 ALPHA = 0.05
@@ -128,7 +128,8 @@ def parse_rule(text: str) -> Rule:
         raise HarnessError(
             f"bad rule {text!r}: {KIND_WORDS[kind]} apply to {takers} only; use {metric.rule_kinds[0]} for {name}"
         )
-    return Rule(text.strip(), metric.name, 1 if sign == "+" else -1, float(amount), kind)
+    amount = inputs.finite(amount, f"bad rule {text!r}")  # digits only, but enough of them overflow to inf
+    return Rule(text.strip(), metric.name, 1 if sign == "+" else -1, amount, kind)
 
 
 def _values(s: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -358,6 +359,7 @@ def from_paths(
     parsed = [parse_rule(t) for t in (rules or DEFAULT_RULES)]
     current = baselines.load_summary_like(current_path)
     path = baselines.locate(baseline, current, root)
+    inputs.check_distinct([("CURRENT", current_path), ("--baseline", path)], [("-o", output)])
     if not path.exists() and not allow_missing:
         raise HarnessError(missing_baseline(str(path)))
     doc = compare(
@@ -377,11 +379,11 @@ def describe_values(v: dict[str, Any] | None, metric: str) -> str:
     return summary.format_stat(v, metric)
 
 
-def _delta_text(row: dict[str, Any]) -> str:
+def delta_text(row: dict[str, Any]) -> str:
     """A percentage metric's change in points (97.2% -> 97.1% is -0.10 pp); any other's relative change."""
     if row["delta"] is None:
         return "-"
-    if summary.METRICS[row["metric"]].unit == "%":
+    if summary.metric_of(row["metric"]).unit == "%":
         return f"{row['delta']:+.2f} pp"
     return "-" if row["delta_pct"] is None else f"{row['delta_pct']:+.1f}%"
 
@@ -396,7 +398,7 @@ def render(doc: dict[str, Any], fmt: str) -> str:
             r["metric"],
             describe_values(r["baseline"], r["metric"]),
             describe_values(r["current"], r["metric"]),
-            _delta_text(r),
+            delta_text(r),
             r["verdict"].upper(),
             r["reason"],
         )

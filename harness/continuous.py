@@ -36,7 +36,7 @@ from typing import IO, Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness import compare, data, env, stats, summary
+from harness import atomic, compare, data, env, stats, summary
 from harness.errors import ExitCode, HarnessError
 
 SUITE = "continuous"
@@ -104,7 +104,7 @@ def source_tree(repo: Path, commit: str) -> Path:
     target = cache_root() / "trees" / commit
     if target.is_dir():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic.ensure_folder(target.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{commit[:12]}-", dir=target.parent))
     try:
         archive = subprocess.run(["git", "-C", str(repo), "archive", commit], capture_output=True, check=True).stdout
@@ -194,7 +194,7 @@ def environment(requirements: list[str], log: Callable[[str], None]) -> str:
     python = str(venv / "bin" / "python")
     if (venv / COMPLETE).exists():
         return python
-    venv.parent.mkdir(parents=True, exist_ok=True)
+    atomic.ensure_folder(venv.parent)
     with _locked(venv.with_name(f"{venv.name}.lock")):
         if not (venv / COMPLETE).exists():  # another comparison may have made it while this one waited
             log(f"creating an environment for {', '.join(requirements)} in {venv} (pip, once)")
@@ -427,8 +427,15 @@ def verdict_document(
 
 def side_lines(doc: dict[str, Any]) -> list[str]:
     """One line per side: what it was, and which tinygrad ran it on which device."""
-    machines = [doc["baseline"]["machines"][0], doc["current"]["machines"][0]]
-    return [f"{m['side']}: {m['revision']}: tinygrad {m['tinygrad'] or 'unknown'} on {m['device']}" for m in machines]
+    # the schema leaves a side's machines free-form (a summary's and a continuous run's differ): say what is there
+    lines = []
+    for label, side in (("base", doc["baseline"]), ("head", doc["current"])):
+        for m in (side or {}).get("machines", [])[:1]:
+            lines.append(
+                f"{m.get('side', label)}: {m.get('revision') or 'unknown'}: "
+                f"tinygrad {m.get('tinygrad') or 'unknown'} on {m.get('device') or 'unknown'}"
+            )
+    return lines
 
 
 def render(doc: dict[str, Any], fmt: str) -> str:

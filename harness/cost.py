@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import math
 import re
 import time
 from collections import Counter
@@ -298,8 +299,7 @@ def gate(
     `save_baseline` a missing baseline is no error: the measurement becomes the baseline."""
     from harness import data as mnist_data
 
-    if tolerance_pct < 0:
-        raise HarnessError(f"--tolerance must be >= 0 (a percentage), got {tolerance_pct}")
+    check_tolerance(tolerance_pct)
     models = models_for(choice)
     name = devices.resolve(device).name
     key = key_of(key_fields(name))
@@ -379,6 +379,12 @@ def kernel_diff(base: list[dict[str, Any]], cur: list[dict[str, Any]]) -> dict[s
     }
 
 
+def check_tolerance(tolerance_pct: float) -> None:
+    """A NaN tolerance would turn every rise into `changed` (no comparison with NaN is true): refused too."""
+    if not (math.isfinite(tolerance_pct) and tolerance_pct >= 0):
+        raise HarnessError(f"--tolerance must be >= 0 (a finite percentage), got {tolerance_pct}")
+
+
 def compare_profiles(base: dict[str, Any], cur: dict[str, Any], tolerance_pct: float = 0.0) -> list[dict[str, Any]]:
     """One row per gated metric: regression if it rose by more than `tolerance_pct` %, improvement if it fell."""
     rows = []
@@ -410,8 +416,7 @@ def compare_profiles(base: dict[str, Any], cur: dict[str, Any], tolerance_pct: f
 
 def compare(current: dict[str, Any], baselines: list[dict[str, Any]], tolerance_pct: float = 0.0) -> dict[str, Any]:
     """The cost comparison document: `current` (a cost document) against one baseline profile per profile."""
-    if tolerance_pct < 0:
-        raise HarnessError(f"--tolerance must be >= 0 (a percentage), got {tolerance_pct}")
+    check_tolerance(tolerance_pct)
     models, rows, problems, changes, warnings = [], [], [], [], []
     for cur, base in zip(current["profiles"], baselines, strict=True):
         if base.get("_key", current["key"]) != current["key"]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness import atomic
 from harness.analysis import fixed_settings, flat_config
 from harness.spec import TARGETS
 
@@ -30,13 +32,17 @@ def _pyplot():
 
 
 def _save(fig, folder: Path, stem: str) -> str:
-    folder.mkdir(parents=True, exist_ok=True)
+    """Both images drawn in memory, then written as every other file is (atomic.write_bytes: the folder
+    made or a one-line error, never half an image)."""
     plt = _pyplot()
-    fig.savefig(folder / f"{stem}.png", dpi=130, bbox_inches="tight")
+    png, svg = io.BytesIO(), io.BytesIO()
+    fig.savefig(png, format="png", dpi=130, bbox_inches="tight")
     # no date and fixed element ids: the same data gives the same SVG, so regenerated plots diff cleanly
     with plt.rc_context({"svg.hashsalt": stem}):
-        fig.savefig(folder / f"{stem}.svg", bbox_inches="tight", metadata={"Date": None})
+        fig.savefig(svg, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
+    atomic.write_bytes(folder / f"{stem}.png", png.getvalue())
+    atomic.write_bytes(folder / f"{stem}.svg", svg.getvalue())
     return f"{stem}.png"
 
 

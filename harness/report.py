@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from harness import results, stats
+from harness import inputs, results, stats
 from harness.analysis import (
     AXIS_TITLES,
     accuracy_of,
@@ -438,6 +438,9 @@ def write(
     """Write the report for the results under `paths`; returns (path, notes for the user)."""
     from harness import plots
 
+    inputs.check_distinct([("PATHS", p) for p in paths], [("-o", out)])
+    if plots_dir is not None:
+        results.check_writable(plots_dir)  # before the figures are drawn, not after
     records, pybench, skipped = gather(paths)
     notes = [f"skipped {s}" for s in skipped]
     figures: dict[str, str] = {}

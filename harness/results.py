@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import atomic, schema
+from harness import atomic, inputs, schema
 from harness.errors import ExitCode, HarnessError
 
 DEFAULT_OUT = Path("results/runs")
@@ -51,8 +52,8 @@ def write_json_atomic(path: Path, doc: Any) -> Path:
 
 def check_writable(folder: Path) -> None:
     """Fail before a long run, not after it, when results could not be written."""
+    atomic.ensure_folder(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
             pass
     except OSError as e:
@@ -73,8 +74,11 @@ def read_json(path: Path) -> Any:
         raise HarnessError(f"{path}: cannot read ({e.__class__.__name__})") from e
     if not text.strip():
         raise HarnessError(f"{path}: file is empty")
+    number = functools.partial(inputs.finite, what=str(path))
     try:
-        return json.loads(text)
+        # NaN, Infinity and numbers beyond a float's range are read as non-finite floats by default; refused,
+        # since they pass every threshold compared with them and cannot be written back (dumps refuses them)
+        return json.loads(text, parse_float=number, parse_constant=number)
     except json.JSONDecodeError as e:
         raise HarnessError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from e
 

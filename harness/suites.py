@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import results, schema
+from harness import inputs, results, schema
 from harness.errors import HarnessError
 from harness.models import DEFAULT_CONFIGS
 from harness.spec import TARGETS, RunSpec, run_key
@@ -49,8 +50,11 @@ def _parse(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise HarnessError(f"{path}: cannot read ({e.strerror})") from e
+    number = functools.partial(inputs.finite, what=str(path))  # a nan or inf budget would never be exceeded
     try:
-        return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        if path.suffix == ".json":
+            return json.loads(text, parse_float=number, parse_constant=number)
+        return tomllib.loads(text, parse_float=number)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
         raise HarnessError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'} ({e})") from e
 

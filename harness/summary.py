@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import atomic, kernel_search, results, schema, stats, suites
+from harness import atomic, inputs, kernel_search, results, schema, stats, suites
 from harness import env as env_mod
 from harness.errors import HarnessError
 from harness.spec import run_key
@@ -126,13 +126,19 @@ METRICS: dict[str, Metric] = {m.name: m for m in _REGISTRY}
 BY_ALIAS: dict[str, Metric] = {m.alias: m for m in _REGISTRY}
 
 
+def metric_of(name: str) -> Metric:
+    """The registry's entry for a metric named in a document; a name this version does not know (a newer
+    harness's document) gets a plain stand-in that shows the values as stored, under the name itself."""
+    return METRICS.get(name) or Metric(name, lambda r: None, name, name)
+
+
 def format_stat(s: dict[str, Any] | None, metric: str, *, n: bool = True, unit: bool = True, missing: str = "-") -> str:
     """The one `mean ± std unit (n=N)` of every table and report, in the metric's display scale and
     decimals: plain numbers, never 1.43e+03. One seed has no spread, so it shows `mean unit (n=1)`.
     `unit` False leaves the unit to a column header; `n` False drops the count."""
     if s is None:
         return missing
-    m = METRICS[metric]
+    m = metric_of(metric)
     if m.decimals is not None:
         mean, std = f"{s['mean'] * m.scale:.{m.decimals}f}", f"{s['std'] * m.scale:.{m.decimals}f}"
     else:
@@ -146,7 +152,7 @@ def format_stat(s: dict[str, Any] | None, metric: str, *, n: bool = True, unit: 
 
 def header(metric: str) -> str:
     """A table column's title: the metric's label and unit (`step time ms`)."""
-    m = METRICS[metric]
+    m = metric_of(metric)
     return f"{m.label} {m.unit.strip()}".rstrip()
 
 
@@ -412,6 +418,7 @@ def _suite_of(records: list[dict[str, Any]]) -> str:
 
 def merge(paths: list[Path], out: Path | None = None) -> tuple[dict[str, Any], Path | None, list[str]]:
     """One summary from the run results in shard folders; returns (summary, path, skipped files)."""
+    inputs.check_distinct([("PATHS", p) for p in paths], [("-o", out)])
     records, skipped = load_runs(paths)
     if not records:
         raise HarnessError("no run results found in " + ", ".join(map(str, paths)))

@@ -48,14 +48,11 @@ def _cost_summary(doc: dict[str, Any]) -> str:
 
 def _row_change(row: dict[str, Any]) -> str:
     """`mlp step time 32.1 ms -> 33.0 ms (+2.8%, p=0.31)`: a comparison row in a few words."""
-    metric = summary.METRICS[row["metric"]]
+    metric = summary.metric_of(row["metric"])
     if row["baseline"] is None or row["current"] is None:
         return f"{row['config']} {metric.label}: not tested"
     fmt = lambda v: summary.format_stat(v, row["metric"], n=False).split(" ± ")[0] + metric.unit  # noqa: E731
-    if metric.unit == "%":
-        delta = f"{row['delta']:+.2f} pp"
-    else:
-        delta = "-" if row["delta_pct"] is None else f"{row['delta_pct']:+.1f}%"
+    delta = compare.delta_text(row)
     p = f", p={row['p_value']:.2g}" if row["p_value"] is not None else ""
     return f"{row['config']} {metric.label} {fmt(row['baseline'])} -> {fmt(row['current'])} ({delta}{p})"
 
@@ -63,7 +60,7 @@ def _row_change(row: dict[str, Any]) -> str:
 def _comparison_summary(doc: dict[str, Any]) -> str:
     parts = [_row_change(r) for r in doc["rows"]]
     if doc["baseline"] is None:
-        parts.insert(0, doc["warnings"][0] if doc["warnings"] else "no baseline")
+        parts.insert(0, (doc.get("warnings") or ["no baseline"])[0])
     if doc["suite"] == "continuous" and "workload" in doc:
         w = doc["workload"]
         steps = ", ".join(f"{n} {m}" for m, n in w["steps_per_block"].items())
@@ -109,7 +106,7 @@ def section(check: str, path: Path | None) -> dict[str, Any]:
         "status": _status(doc),
         "summary": text,
         "problems": [f"{check}: {p}" for p in doc["problems"]],
-        "warnings": [f"{check}: {w}" for w in doc["warnings"]]
+        "warnings": [f"{check}: {w}" for w in doc.get("warnings", [])]
         + [f"{check}: environment differs: {d}" for d in doc.get("env_differences", [])],
         "details": _details(check, doc),
     }

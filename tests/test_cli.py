@@ -31,7 +31,7 @@ def test_help_lists_commands_and_exit_codes():
 @pytest.mark.parametrize(
     "args, code, message",
     [
-        (["--lr", "nan"], 2, "learning rate must be a positive finite number"),
+        (["--lr", "nan"], 2, "'nan' is not a finite number"),
         (["--lr", "-0.1"], 2, "learning rate"),
         (["--bs", "0"], 2, "batch size must be between 1 and 60000"),
         (["--bs", "60001"], 2, "batch size"),
