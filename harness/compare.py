@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import baselines, inputs, results, schema, summary
+from harness import baselines, inputs, results, schema, summary, tdist
 from harness.errors import HarnessError
 
 ALPHA = 0.05
@@ -107,12 +107,10 @@ def _one_sided_log_p(base: list[float], cur: list[float], bad_sign: int) -> floa
     """p-value that `cur` is worse than `base` in the bad direction (Welch t-test on logs)."""
     if len(base) < 2 or len(cur) < 2 or min(base + cur) <= 0:
         return None
-    from scipy import stats as sp
-
     a, b = [math.log(v) for v in cur], [math.log(v) for v in base]
     if max(a) == min(a) and max(b) == min(b):
         return 0.0 if bad_sign * (a[0] - b[0]) > 0 else 1.0
-    return float(sp.ttest_ind(a, b, equal_var=False, alternative="greater" if bad_sign > 0 else "less").pvalue)
+    return tdist.welch_p(a, b, "greater" if bad_sign > 0 else "less")
 
 
 def parse_rule(text: str) -> Rule:

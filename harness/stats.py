@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from harness import tdist
+
 
 def describe(values: list[float], positive: bool = False) -> dict[str, Any] | None:
     """n, mean, std (n-1), min, max, a 95% interval, and the values themselves.
@@ -45,9 +47,7 @@ def interval(arr: np.ndarray, positive: bool = False) -> list[float]:
 
 
 def t_critical(df: int, confidence: float = 0.95) -> float:
-    from scipy import stats
-
-    return float(stats.t.ppf(0.5 + confidence / 2, df)) if df > 0 else math.inf
+    return tdist.ppf(0.5 + confidence / 2, df) if df > 0 else math.inf
 
 
 def intervals_overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -56,13 +56,11 @@ def intervals_overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def welch_p(a: list[float], b: list[float]) -> float | None:
     """Two-sided Welch t-test p-value; None when either side has fewer than 2 values."""
-    from scipy import stats
-
     if len(a) < 2 or len(b) < 2:
         return None
     if np.std(a) == 0 and np.std(b) == 0:
         return 1.0 if np.mean(a) == np.mean(b) else 0.0
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return tdist.welch_p([float(v) for v in a], [float(v) for v in b])
 
 
 def percentiles(values: list[float]) -> dict[str, float | int] | None:
