@@ -1,6 +1,6 @@
 """The `mnist-bench` command: parse options, call one library function, print. No logic here.
 
-Heavy imports (tinygrad, jsonschema, scipy) happen inside commands so `--help` stays fast. Every
+Heavy imports (tinygrad, jsonschema) happen inside commands so `--help` stays fast. Every
 option shows its default in `--help` (the group sets show_default; options whose default is
 computed at run time say in words what it is).
 """
