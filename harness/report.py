@@ -439,8 +439,8 @@ def write(
     from harness import plots
 
     inputs.check_distinct([("PATHS", p) for p in paths], [("-o", out)])
-    if plots_dir is not None:
-        results.check_writable(plots_dir)  # before the figures are drawn, not after
+    if plots_dir is not None and plots.available():
+        results.check_writable(plots_dir)  # before the figures are drawn, not after; no folder when none are
     records, pybench, skipped = gather(paths)
     notes = [f"skipped {s}" for s in skipped]
     figures: dict[str, str] = {}
