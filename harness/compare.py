@@ -220,6 +220,7 @@ def judge(
 
 NOT_GATED = "not gated: measured on other chips than the baseline"
 BIT_IDENTICAL = "bit-identical: every seed's final weights equal the baseline's"
+NUMERICS_CHANGED = "numerics changed: final weights differ from the baseline's"
 
 
 def _chips(machines: list[dict[str, Any]]) -> set[str]:
@@ -256,14 +257,12 @@ def _rows(
     rows, regressions, untested, notes = [], [], [], []
     for cur, base in pairs:
         bits = same_bits(cur, base, numerics_match)
-        if bits is False:
-            notes.append(f"{cur['name']}: numerics changed: final weights differ from the baseline's")
         r, g, u = judge(
             cur["name"], base["metrics"], cur["metrics"], rules, clock_gated=clock_gated, bit_identical=bool(bits)
         )
         rows, regressions, untested = rows + r, regressions + g, untested + u
-        if bits:
-            notes.append(f"{cur['name']}: {BIT_IDENTICAL}")
+        if bits is not None:
+            notes.append(f"{cur['name']}: {BIT_IDENTICAL if bits else NUMERICS_CHANGED}")
     return rows, regressions, untested, notes
 
 
