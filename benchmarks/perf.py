@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import data, devices, env, kernel_search, models, results, schema, stats, train
+from harness import data, devices, documents, env, kernel_search, models, schema, stats, train
 from harness.spec import DEFAULTS, RunSpec
 
 HARNESS = [sys.executable, "-m", "harness"]
@@ -350,7 +350,7 @@ def run(args: argparse.Namespace) -> dict:
     out = {
         "schema_version": schema.SCHEMA_VERSION,
         "kind": KIND,
-        "created_at": results.utc_now(),
+        "created_at": documents.utc_now(),
         "environment": env.fingerprint(),
         "settings": {
             "steps": args.steps,
@@ -509,7 +509,7 @@ def _path_words(info: dict) -> str:
 
 def save(path: Path, doc: dict) -> Path:
     """Validate against schemas/perf.schema.json and write atomically (sorted keys, trailing newline)."""
-    return results.write_validated(path, doc, KIND)
+    return documents.write(path, doc, KIND)
 
 
 def upgrade(doc: dict, origin: str) -> dict:
@@ -519,13 +519,13 @@ def upgrade(doc: dict, origin: str) -> dict:
     if doc.get("schema") == LEGACY_SCHEMA and "schema_version" not in doc:
         doc = {k: v for k, v in doc.items() if k != "schema"}
         doc.update(schema_version=2, kind=KIND)
-    return results.upgrade(doc, origin)
+    return documents.upgrade(doc, origin)
 
 
 def rewrite(paths: list[Path]) -> None:
     """Read stored perf files, bring them to the current schema and write them back through save()."""
     for path in paths:
-        save(path, upgrade(results.read_json(path), str(path)))
+        save(path, upgrade(documents.read_json(path), str(path)))
         print(f"{path}: ok", file=sys.stderr)
 
 

@@ -8,7 +8,7 @@ import itertools
 from collections import defaultdict
 from typing import Any
 
-from harness import results, rules, summary
+from harness import documents, rules, summary
 from harness.spec import RunSpec
 
 AXES = ("lr", "batch_size", "steps", "optimizer")
@@ -57,28 +57,28 @@ def flat_config(c: dict[str, Any]) -> dict[str, Any]:
 def varying_axes(configs: list[dict[str, Any]]) -> list[str]:
     """Settings that take more than one value among these configs, training axes first."""
     keys = sorted({k for c in configs for k in flat_config(c)}, key=lambda k: (k not in AXES, k))
-    return [k for k in keys if len({results.dumps(flat_config(c).get(k)) for c in configs}) > 1]
+    return [k for k in keys if len({documents.dumps(flat_config(c).get(k)) for c in configs}) > 1]
 
 
 def _order_key(value: Any) -> tuple:
     """Numbers in numeric order, then everything else by its JSON text."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return (0, value, "")
-    return (1, 0, results.dumps(value))
+    return (1, 0, documents.dumps(value))
 
 
 def one_factor_pairs(configs: list[dict[str, Any]], axis: str) -> list[tuple[dict, dict]]:
     """Pairs of configs that differ in `axis` only (everything else equal), lower value first."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in configs:
-        groups[results.dumps({k: v for k, v in flat_config(c).items() if k != axis})].append(c)
+        groups[documents.dumps({k: v for k, v in flat_config(c).items() if k != axis})].append(c)
     pairs = []
     for members in groups.values():
         members = sorted(members, key=lambda c: _order_key(flat_config(c).get(axis)))
         pairs += [
             (a, b)
             for a, b in itertools.combinations(members, 2)
-            if results.dumps(flat_config(a).get(axis)) != results.dumps(flat_config(b).get(axis))
+            if documents.dumps(flat_config(a).get(axis)) != documents.dumps(flat_config(b).get(axis))
         ]
     return pairs
 
@@ -130,7 +130,7 @@ def reference_config(configs: list[dict[str, Any]]) -> dict[str, Any] | None:
 def changes_from(ref: dict[str, Any], c: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     a, b = flat_config(ref), flat_config(c)
     keys = sorted(set(a) | set(b))
-    return {k: (a.get(k), b.get(k)) for k in keys if results.dumps(a.get(k)) != results.dumps(b.get(k))}
+    return {k: (a.get(k), b.get(k)) for k in keys if documents.dumps(a.get(k)) != documents.dumps(b.get(k))}
 
 
 def fixed_settings(c: dict[str, Any], axis: str) -> str:

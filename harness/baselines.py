@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness import inputs, results, schema, summary
+from harness import documents, inputs, summary
 from harness.errors import HarnessError
 
 DEFAULT_ROOT = Path("results/baselines")
@@ -57,13 +57,12 @@ def save(
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise HarnessError(f"bad baseline name {name!r}: use letters, digits, '.', '_' and '-'")
     doc = {
-        "schema_version": schema.SCHEMA_VERSION,
-        "kind": "baseline",
+        **documents.header("baseline", dated=False),
         "name": name,
         "suite": summary_doc["suite"],
         "device": summary_doc["machines"][0]["device"],
         "device_key": key,
-        "saved_at": results.utc_now(),
+        "saved_at": documents.utc_now(),
         "source": source,
         "summary": summary_doc,
     }
@@ -71,7 +70,7 @@ def save(
         doc["note"] = note
     path = path_for(root, key, name)
     inputs.check_distinct([("SUMMARY", Path(source))], [("the baseline (--root, --name)", path)])
-    return results.write_validated(path, doc, "baseline")
+    return documents.write(path, doc, "baseline")
 
 
 def save_from(path: Path, *, root: Path = DEFAULT_ROOT, name: str | None = None, note: str | None = None) -> Path:
@@ -102,7 +101,7 @@ def list_all(root: Path = DEFAULT_ROOT) -> list[tuple[Path, dict[str, Any] | Non
     out = []
     for path in sorted(root.glob("*/*.json")):
         try:
-            out.append((path, results.load(path, "baseline"), None))
+            out.append((path, documents.load(path, "baseline"), None))
         except HarnessError as e:
             out.append((path, None, e.message))
     return out
@@ -118,9 +117,9 @@ def locate(spec: str, current: dict[str, Any], root: Path = DEFAULT_ROOT) -> Pat
 def load_summary_like(path: Path) -> dict[str, Any]:
     """A summary from a summary file, a baseline file, or a folder of run results."""
     if path.is_dir():
-        doc, _, _ = summary.merge([path])
+        doc, _ = summary.merge([path])
         return doc
-    doc = results.load(path)
+    doc = documents.load(path)
     if doc["kind"] == "baseline":
         return doc["summary"]
     if doc["kind"] != "summary":

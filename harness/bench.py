@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import data as mnist_data
-from harness import devices, env, kernel_search, results, schema
+from harness import devices, documents, env, kernel_search, results, schema
 from harness.spec import TARGETS, RunSpec
 from harness.train import WARMUP_STEPS, train
 
@@ -45,7 +45,7 @@ def _write(request: RunRequest, record: dict[str, Any]) -> Path | None:
         schema.check(record, "run")
         return None
     name = request.filename or f"{record['run_id']}.json"
-    return results.write_validated(Path(request.out_dir) / name, record, "run")
+    return documents.write(Path(request.out_dir) / name, record, "run")
 
 
 def run(
@@ -69,7 +69,7 @@ def _run(
     progress: Callable[[int, float], None] | None,
     log: Callable[[str], None] | None,
 ) -> tuple[dict[str, Any], Path | None]:
-    t_start, started_at = time.perf_counter(), results.utc_now()
+    t_start, started_at = time.perf_counter(), documents.utc_now()
     device = devices.resolve(request.device)
     choice = env.device_choice(request.device)
     if log and request.suite is None:  # a suite prints its planned devices itself

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import click
 
-from harness import __version__, console, inputs, results
+from harness import __version__, console, documents, inputs, results
 from harness.errors import ExitCode, HarnessError
 from harness.rules import DEFAULT_RULES
 
@@ -183,8 +183,17 @@ def cost_root() -> Path:
     return DEFAULT_ROOT
 
 
-def _exit_for(verdict: str) -> None:
-    sys.exit(int(ExitCode.TARGET_MISSED if verdict == "regression" else ExitCode.OK))
+def _write(output: Path | None, doc: dict, sources: list[tuple[str, Path | None]] = ()) -> Path | None:
+    """`-o`: every command writes its document here, and only here (never onto one of its inputs)."""
+    if output is None:
+        return None
+    inputs.check_distinct(list(sources), [("-o", output)])
+    return documents.write(output, doc)
+
+
+def _exit_for(outcome: str) -> NoReturn:
+    """Every command ends here: its outcome word (documents.EXIT_CODES) decides the exit code."""
+    sys.exit(int(documents.exit_code(outcome)))
 
 
 # --- one run ------------------------------------------------------------------------------------
@@ -270,7 +279,7 @@ def _model_command(model: str, summary: str):
         if fmt == "json":
             click.echo(console.to_json(record))
         click.echo(console.run_summary(record, path, fmt if fmt != "json" else "text"), err=fmt == "json")
-        sys.exit(int(results.exit_code(record, assert_target=not no_assert_target)))
+        _exit_for(documents.outcome(record, assert_target=not no_assert_target))
 
     return command
 
@@ -393,7 +402,7 @@ def devices(fmt: str) -> None:
 @format_option("the verdicts")
 def validate(files: tuple[Path, ...], fmt: str) -> None:
     """Validate result, suite, summary, baseline or comparison JSON files against the schemas."""
-    checked = [(path, results.problems(path)) for path in files]
+    checked = [(path, documents.problems(path)) for path in files]
     if fmt == "json":
         click.echo(console.to_json([{"path": str(p), "valid": not pr, "problems": pr} for p, pr in checked]))
     elif fmt == "markdown":
@@ -532,7 +541,7 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, i
 def _finish(problems: list[str]) -> None:
     for problem in problems:
         click.echo(f"FAIL {problem}", err=True)
-    sys.exit(int(ExitCode.TARGET_MISSED if problems else ExitCode.OK))
+    _exit_for("fail" if problems else "pass")
 
 
 @cli.command()
@@ -542,7 +551,9 @@ def merge(paths: tuple[Path, ...], output: Path | None) -> None:
     """Combine the run results in shard folders PATHS into one suite summary."""
     from harness import summary
 
-    doc, path, skipped = summary.merge(list(paths), output)
+    inputs.check_distinct([("PATHS", p) for p in paths], [("-o", output)])
+    doc, skipped = summary.merge(list(paths))
+    path = _write(output, doc)
     for line in skipped:
         _echo_err(f"skipped {line}")
     click.echo(console.summary_table(doc))
@@ -650,7 +661,7 @@ def baseline_list(root: Path, fmt: str) -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 def baseline_show(path: Path) -> None:
     """The statistics stored in the baseline at PATH."""
-    doc = results.load(path, "baseline")
+    doc = documents.load(path, "baseline")
     click.echo(f"{doc['name']}: suite {doc['suite']} on {doc['device_key']}, saved {doc['saved_at']}")
     click.echo(console.summary_table(doc["summary"]))
 
@@ -693,9 +704,10 @@ def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_miss
         root=root,
         strict_env=strict_env,
         allow_missing=allow_missing,
-        output=output,
     )
-    click.echo(cmp.render(doc, fmt))
+    sources = [("CURRENT", current_path), ("--baseline", Path(doc["baseline"]["path"]) if doc["baseline"] else None)]
+    _write(output, doc, sources)
+    click.echo(documents.render(doc, fmt))
     _exit_for(doc["verdict"])
 
 
@@ -768,9 +780,8 @@ def continuous(
         prefixes=prefixes,
         log=lambda m: _echo_err(f"continuous: {m}"),
     )
-    if output:
-        results.write_validated(output, doc, "comparison")
-    click.echo(ab.render(doc, fmt))
+    _write(output, doc)
+    click.echo(documents.render(doc, fmt))
     _exit_for(doc["verdict"])
 
 
@@ -821,23 +832,21 @@ def cost(model, device, baseline_path, save_baseline, tolerance, fmt, output, pr
     Exit 0 pass, 1 a count rose above --tolerance, 2 bad input or no baseline for this key.
     """
     from harness import cost as cst
-    from harness import results
 
     inputs.check_distinct([("--baseline", baseline_path)], [("-o", output), ("--profile-output", profile_output)])
     doc, comparison, saved = cst.gate(
         model, data_dir, device, baseline=baseline_path, root=root, tolerance_pct=tolerance, save_baseline=save_baseline
     )
-    if profile_output:
-        results.write_validated(profile_output, doc, "cost")
+    _write(profile_output, doc)
     for profile in doc["profiles"]:
         _echo_err(cst.profile_summary(profile))
-    if output and comparison:
-        results.write_validated(output, comparison, "cost_comparison")
-    click.echo(cst.render(comparison, fmt) if comparison else f"cost key: {doc['key']} (nothing to compare)")
+    if comparison:
+        _write(output, comparison)
+    click.echo(documents.render(comparison, fmt) if comparison else f"cost key: {doc['key']} (nothing to compare)")
     for path in saved:
         _echo_err(f"saved cost baseline {path}")
     regression = comparison is not None and comparison["verdict"] == "regression" and not save_baseline
-    sys.exit(int(ExitCode.TARGET_MISSED if regression else ExitCode.OK))
+    _exit_for("regression" if regression else "pass")
 
 
 # --- pull-request verdict and history (CI) ----------------------------------------------------------
@@ -858,7 +867,6 @@ def verdict(cost_path, ab_path, gate_path, context, fmt, output) -> None:
     A given path that does not exist is a check that produced nothing: the verdict is then incomplete.
     Exit 0 pass (a missing baseline only warns), 1 regression or incomplete, 2 bad input.
     """
-    from harness import results
     from harness import verdict as vd
 
     paths = {k: v for k, v in (("cost", cost_path), ("ab", ab_path), ("gate", gate_path)) if v is not None}
@@ -867,10 +875,9 @@ def verdict(cost_path, ab_path, gate_path, context, fmt, output) -> None:
     if any(len(p) != 2 for p in pairs):
         raise HarnessError("--context takes KEY=VALUE")
     doc = vd.combine(paths, dict(pairs))
-    if output:
-        results.write_validated(output, doc, "verdict")
-    click.echo(vd.render(doc, fmt), nl=False)
-    sys.exit(doc["exit_code"])
+    _write(output, doc)
+    click.echo(documents.render(doc, fmt))
+    _exit_for(doc["verdict"])
 
 
 @cli.command()
@@ -880,16 +887,15 @@ def verdict(cost_path, ab_path, gate_path, context, fmt, output) -> None:
 def history(summary_path, cost_path, output) -> None:
     """Write github-action-benchmark `customSmallerIsBetter` JSON from a summary and/or a cost document."""
     from harness import history as hist
-    from harness import results
 
     if summary_path is None and cost_path is None:
         raise HarnessError("give --summary, --cost or both")
     inputs.check_distinct([("--summary", summary_path), ("--cost", cost_path)], [("-o", output)])
     entries = hist.entries(
-        results.load(summary_path, "summary") if summary_path else None,
-        results.load(cost_path, "cost") if cost_path else None,
+        documents.load(summary_path, "summary") if summary_path else None,
+        documents.load(cost_path, "cost") if cost_path else None,
     )
-    results.write_json_atomic(output, entries)
+    documents.write_json_atomic(output, entries)
     click.echo(f"{len(entries)} entries: {output}")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness import baselines, inputs, results, schema, summary
+from harness import baselines, documents, schema, summary
 from harness.errors import HarnessError
 from harness.metrics import METRICS, format_stat, metric_of
 from harness.rules import BIT_IDENTICAL, DEFAULT_RULES, NUMERICS_CHANGED, Rule, judge, parse_rule
@@ -65,7 +65,7 @@ def clock_comparable(base: list[dict[str, Any]], cur: list[dict[str, Any]]) -> b
 
 def _numerics(machines: list[dict[str, Any]]) -> set[str]:
     """What the bits depend on besides the code: device, tinygrad and its settings, ISA numerics class."""
-    return {results.dumps({k: m.get(k) for k in ("device", "tinygrad", "tinygrad_env", "isa")}) for m in machines}
+    return {documents.dumps({k: m.get(k) for k in ("device", "tinygrad", "tinygrad_env", "isa")}) for m in machines}
 
 
 def same_bits(cur: dict[str, Any], base: dict[str, Any], numerics_match: bool) -> bool | None:
@@ -151,10 +151,8 @@ def document(
 ) -> dict[str, Any]:
     """The validated comparison document; `problems` decide the verdict. `extra`: optional fields (workload)."""
     doc = {
-        "schema_version": schema.SCHEMA_VERSION,
-        "kind": "comparison",
+        **documents.header("comparison"),
         "suite": suite,
-        "created_at": results.utc_now(),
         "current": current,
         "baseline": baseline,
         "rules": [r.text for r in rules],
@@ -177,15 +175,13 @@ def from_paths(
     root: Path = baselines.DEFAULT_ROOT,
     strict_env: bool = False,
     allow_missing: bool = False,
-    output: Path | None = None,
 ) -> dict[str, Any]:
     """`mnist-bench compare`: CURRENT (a summary, a baseline or a folder of run results) against
     `baseline` (a file, or `auto`: the stored one for its suite and device key under `root`), by rule
-    texts (default: DEFAULT_RULES); the document is also written to `output` when given."""
+    texts (default: DEFAULT_RULES)."""
     parsed = [parse_rule(t) for t in (rules or DEFAULT_RULES)]
     current = baselines.load_summary_like(current_path)
     path = baselines.locate(baseline, current, root)
-    inputs.check_distinct([("CURRENT", current_path), ("--baseline", path)], [("-o", output)])
     if not path.exists() and not allow_missing:
         raise HarnessError(missing_baseline(str(path)))
     doc = compare(
@@ -196,8 +192,6 @@ def from_paths(
         baseline_path=str(path),
         strict_env=strict_env,
     )
-    if output:
-        results.write_validated(output, doc, "comparison")
     return doc
 
 
@@ -214,11 +208,24 @@ def delta_text(row: dict[str, Any]) -> str:
     return "-" if row["delta_pct"] is None else f"{row['delta_pct']:+.1f}%"
 
 
-def render(doc: dict[str, Any], fmt: str) -> str:
-    if fmt == "json":
-        return results.dumps(doc).rstrip("\n")
-    header = ("config", "metric", "baseline", "current", "delta", "verdict", "reason")
-    rows = [
+def side_lines(doc: dict[str, Any]) -> list[str]:
+    """An A/B's sides (`continuous`): what each was, and which tinygrad ran it on which device."""
+    # the schema leaves a side's machines free-form (a summary's and a continuous run's differ): say what is there
+    lines = []
+    for label, side in (("base", doc["baseline"]), ("head", doc["current"])):
+        for m in (side or {}).get("machines", [])[:1]:
+            lines.append(
+                f"{m.get('side', label)}: {m.get('revision') or 'unknown'}: "
+                f"tinygrad {m.get('tinygrad') or 'unknown'} on {m.get('device') or 'unknown'}"
+            )
+    return lines if doc["suite"] == "continuous" else []
+
+
+HEAD = ("config", "metric", "baseline", "current", "delta", "verdict", "reason")
+
+
+def _cells(doc: dict[str, Any]) -> list[tuple[str, ...]]:
+    return [
         (
             r["config"],
             r["metric"],
@@ -230,29 +237,33 @@ def render(doc: dict[str, Any], fmt: str) -> str:
         )
         for r in doc["rows"]
     ]
-    verdict = "PASS" if doc["verdict"] == "pass" else "REGRESSION"
-    if fmt == "markdown":
-        return "\n".join(_markdown(doc, header, rows, verdict))
-    return "\n".join(_text(doc, header, rows, verdict))
 
 
-def _markdown(doc: dict[str, Any], header: tuple[str, ...], rows: list[tuple[str, ...]], verdict: str) -> list[str]:
-    lines = [f"### mnist-bench compare: `{doc['suite']}`: **{verdict}**", ""]
+def _word(doc: dict[str, Any]) -> str:
+    return "PASS" if doc["verdict"] == "pass" else "REGRESSION"
+
+
+def markdown(doc: dict[str, Any], *, problems: bool = True) -> str:
+    """The comparison in Markdown; `problems` False leaves the list of problems to an enclosing view."""
+    lines = [f"### mnist-bench compare: `{doc['suite']}`: **{_word(doc)}**", ""]
+    if sides := side_lines(doc):
+        lines += [f"- {line}" for line in sides] + [""]
     lines += [f"> :warning: **environment differs**: {d}" for d in doc["env_differences"]]
     lines += [f"> :warning: {w}" for w in doc.get("warnings", [])]
     lines += [f"> **numerics**: {n}" for n in doc.get("numerics", [])]
-    if rows:
-        lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-    return lines + [""] + [f"- :x: {p}" for p in doc["problems"]]
+    if doc["rows"]:
+        lines += ["", documents.table(HEAD, _cells(doc), "markdown")]
+    return "\n".join(lines + [""] + [f"- :x: {p}" for p in doc["problems"] if problems])
 
 
-def _text(doc: dict[str, Any], header: tuple[str, ...], rows: list[tuple[str, ...]], verdict: str) -> list[str]:
-    lines = [f"WARNING: environment differs from the baseline: {d}" for d in doc["env_differences"]]
+def text(doc: dict[str, Any]) -> str:
+    lines = side_lines(doc)
+    lines += [f"WARNING: environment differs from the baseline: {d}" for d in doc["env_differences"]]
     lines += [f"WARNING: {w}" for w in doc.get("warnings", [])]
     lines += [f"numerics: {n}" for n in doc.get("numerics", [])]
-    if rows:
-        widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(len(header))]
-        table = [header, *rows]
-        lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
-    return [*lines, *(f"FAIL {p}" for p in doc["problems"]), f"verdict: {verdict}"]
+    if doc["rows"]:
+        lines.append(documents.table(HEAD, _cells(doc)))
+    return "\n".join([*lines, *(f"FAIL {p}" for p in doc["problems"]), f"verdict: {_word(doc)}"])
+
+
+documents.views("comparison", text=text, markdown=markdown)

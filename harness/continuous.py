@@ -426,30 +426,6 @@ def verdict_document(
     )
 
 
-def side_lines(doc: dict[str, Any]) -> list[str]:
-    """One line per side: what it was, and which tinygrad ran it on which device."""
-    # the schema leaves a side's machines free-form (a summary's and a continuous run's differ): say what is there
-    lines = []
-    for label, side in (("base", doc["baseline"]), ("head", doc["current"])):
-        for m in (side or {}).get("machines", [])[:1]:
-            lines.append(
-                f"{m.get('side', label)}: {m.get('revision') or 'unknown'}: "
-                f"tinygrad {m.get('tinygrad') or 'unknown'} on {m.get('device') or 'unknown'}"
-            )
-    return lines
-
-
-def render(doc: dict[str, Any], fmt: str) -> str:
-    """`compare`'s rendering, with the sides (and the tinygrad each ran) named under the heading."""
-    body = compare.render(doc, fmt)
-    if fmt == "json":
-        return body
-    if fmt == "markdown":
-        heading, _, rest = body.partition("\n")
-        return "\n".join([heading, "", *(f"- {line}" for line in side_lines(doc)), rest])
-    return "\n".join([*side_lines(doc), body])
-
-
 def run(
     repo: Path,
     base: str,

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import __version__, counters, devices, results, rules, schema
+from harness import __version__, counters, devices, documents, rules, schema
 from harness.data import Mnist
 from harness.errors import ExitCode, HarnessError
 from harness.metrics import COUNTS
@@ -242,9 +242,7 @@ def machine_info(device: str) -> dict[str, Any]:
 def document(profiles: list[dict[str, Any]], device: str, *, wall_s: float | None = None) -> dict[str, Any]:
     fields = key_fields(device)
     doc = {
-        "schema_version": schema.SCHEMA_VERSION,
-        "kind": "cost",
-        "created_at": results.utc_now(),
+        **documents.header("cost"),
         "key": key_of(fields),
         "key_fields": fields,
         "machine": machine_info(device),
@@ -335,7 +333,7 @@ def save(doc: dict[str, Any], root: Path = DEFAULT_ROOT) -> list[Path]:
     for profile in doc["profiles"]:
         single = {**doc, "profiles": [profile]}
         single.pop("wall_s", None)
-        paths.append(results.write_validated(baseline_path(root, doc["key"], profile), single, "cost"))
+        paths.append(documents.write(baseline_path(root, doc["key"], profile), single, "cost"))
     return paths
 
 
@@ -358,7 +356,7 @@ def find(doc: dict[str, Any], profile: dict[str, Any], root: Path = DEFAULT_ROOT
 
 
 def load_profile(path: Path, model: str) -> dict[str, Any]:
-    doc = results.load(path, "cost")
+    doc = documents.load(path, "cost")
     found = [p for p in doc["profiles"] if p["model"] == model]
     if not found:
         models = ", ".join(p["model"] for p in doc["profiles"])
@@ -429,9 +427,7 @@ def compare(current: dict[str, Any], baselines: list[dict[str, Any]], tolerance_
                 problems.append(f"{r['model']} {r['metric']}: {describe_delta(r)} > tolerance {tolerance_pct:g}%")
         models.append({"model": cur["model"], "baseline": base.get("_path", ""), "kernel_diff": diff})
     doc = {
-        "schema_version": schema.SCHEMA_VERSION,
-        "kind": "cost_comparison",
-        "created_at": results.utc_now(),
+        **documents.header("cost_comparison"),
         "key": current["key"],
         "tolerance_pct": tolerance_pct,
         "models": models,
@@ -460,13 +456,11 @@ def _diff_lines(diff: dict[str, Any]) -> list[str]:
     return lines + [f"kernel count changed: {n} {a} -> {b}" for n, a, b in diff["count_changed"]]
 
 
-def render(doc: dict[str, Any], fmt: str) -> str:
-    """The comparison as text, Markdown or JSON."""
-    if fmt == "json":
-        return results.dumps(doc).rstrip("\n")
-    verdict = "PASS" if doc["verdict"] == "pass" else "REGRESSION"
-    header = ("model", "metric", "baseline", "current", "delta", "verdict")
-    rows = [
+HEAD = ("model", "metric", "baseline", "current", "delta", "verdict")
+
+
+def _cells(doc: dict[str, Any]) -> list[tuple[str, ...]]:
+    return [
         (
             r["model"],
             r["metric"],
@@ -477,23 +471,34 @@ def render(doc: dict[str, Any], fmt: str) -> str:
         )
         for r in doc["rows"]
     ]
-    diffs = [(m["model"], line) for m in doc["models"] for line in _diff_lines(m["kernel_diff"])]
-    if fmt == "markdown":
-        lines = [f"### mnist-bench cost `{doc['key']}` (tolerance {doc['tolerance_pct']:g}%): **{verdict}**", ""]
-        lines += [f"> :warning: {w}" for w in doc["warnings"]] + ([""] if doc["warnings"] else [])
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(rows_) + " |" for rows_ in rows]
-        lines += [""] + [f"- {model}: {line}" for model, line in diffs]
-        lines += [f"- :x: {p}" for p in doc["problems"]]
-        return "\n".join(lines).rstrip("\n")
-    widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(len(header))]
+
+
+def _word(doc: dict[str, Any]) -> str:
+    return "PASS" if doc["verdict"] == "pass" else "REGRESSION"
+
+
+def _diffs(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(m["model"], line) for m in doc["models"] for line in _diff_lines(m["kernel_diff"])]
+
+
+def markdown(doc: dict[str, Any], *, problems: bool = True) -> str:
+    """The comparison in Markdown; `problems` False leaves the list of problems to an enclosing view."""
+    lines = [f"### mnist-bench cost `{doc['key']}` (tolerance {doc['tolerance_pct']:g}%): **{_word(doc)}**", ""]
+    lines += [f"> :warning: {w}" for w in doc["warnings"]] + ([""] if doc["warnings"] else [])
+    lines += [documents.table(HEAD, _cells(doc), "markdown"), ""]
+    lines += [f"- {model}: {line}" for model, line in _diffs(doc)]
+    return "\n".join(lines + [f"- :x: {p}" for p in doc["problems"] if problems]).rstrip("\n")
+
+
+def text(doc: dict[str, Any]) -> str:
     lines = [f"cost key: {doc['key']}  tolerance: {doc['tolerance_pct']:g}%"]
     lines += [f"WARNING: {w}" for w in doc["warnings"]]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
-    lines += [f"{model}: {line}" for model, line in diffs]
-    lines += [f"FAIL {p}" for p in doc["problems"]]
-    lines.append(f"verdict: {verdict}")
-    return "\n".join(lines)
+    lines += [documents.table(HEAD, _cells(doc))]
+    lines += [f"{model}: {line}" for model, line in _diffs(doc)]
+    return "\n".join([*lines, *(f"FAIL {p}" for p in doc["problems"]), f"verdict: {_word(doc)}"])
+
+
+documents.views("cost_comparison", text=text, markdown=markdown)
 
 
 def profile_summary(profile: dict[str, Any]) -> str:

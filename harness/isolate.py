@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import bench, results
+from harness import bench, documents
 from harness import data as mnist_data
 from harness.errors import ExitCode, HarnessError
 
@@ -40,7 +40,7 @@ def run(request: bench.RunRequest, data_dir: str | None) -> dict[str, Any]:
     if child.exitcode != 0 or not path.exists() or path.stat().st_mtime_ns == before:
         code = ExitCode(child.exitcode) if child.exitcode in set(ExitCode) else ExitCode.ENVIRONMENT
         raise HarnessError(f"{request.filename}: its process exited with code {child.exitcode}, no result", code)
-    return results.read_json(path)  # the child validated it before writing
+    return documents.read_json(path)  # the child validated it before writing
 
 
 def _child(request: bench.RunRequest, data_dir: str | None) -> None:

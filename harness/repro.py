@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import bench, kernel_search, results, summary
+from harness import bench, documents, kernel_search, summary
 from harness.spec import RunSpec
 
 # fields that must be bit-identical on the same device and software
@@ -95,7 +95,7 @@ def check(
 
 
 def load_reference(path: Path) -> dict[str, Any]:
-    return results.load(path, "run")
+    return documents.load(path, "run")
 
 
 def check_source(

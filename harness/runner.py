@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import atomic, bench, devices, isolate, kernel_search, results, summary
+from harness import atomic, bench, devices, documents, isolate, kernel_search, results, summary
 from harness import data as mnist_data
 from harness.errors import HarnessError
 from harness.suites import PlannedRun
@@ -44,7 +44,7 @@ def existing_result(path: Path, planned: PlannedRun, beam: int | None = None) ->
     if not path.exists():
         return None
     try:
-        record = results.load(path, "run")
+        record = documents.load(path, "run")
     except HarnessError:
         return None
     same = (

@@ -10,7 +10,7 @@ from typing import Any
 from harness.errors import HarnessError
 
 # Of every JSON file the harness writes (and of suite files); separate from the package version.
-# Format history (each step has a migration in results.MIGRATIONS):
+# Format history (each step has a migration in documents.MIGRATIONS):
 #   1: first format.
 #   2: a comparison's `baseline` may be null (compared with no baseline); other kinds unchanged.
 #   3: runs record how the device was chosen (`environment.device_choice`), keep a plain `DEV=<device>` out

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import inputs, results, schema
+from harness import documents, inputs, schema
 from harness.errors import HarnessError
 from harness.models import DEFAULT_CONFIGS
 from harness.spec import TARGETS, RunSpec, run_key
@@ -72,7 +72,7 @@ def resolve_path(name_or_path: str) -> Path:
 def load(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
     """A validated suite document, with `include`d suites' runs merged in."""
     path = resolve_path(name_or_path)
-    doc = results.upgrade(_parse(path), str(path))
+    doc = documents.upgrade(_parse(path), str(path))
     schema.check(doc, "suite", str(path))
     if doc["name"] in _seen:
         raise HarnessError(f"{path}: suite include cycle: {' -> '.join((*_seen, doc['name']))}")

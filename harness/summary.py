@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from harness import atomic, inputs, kernel_search, results, schema, stats, suites
+from harness import atomic, documents, kernel_search, schema, stats, suites
 from harness import env as env_mod
 from harness.errors import HarnessError
 from harness.metrics import METRICS
@@ -110,7 +110,7 @@ def _machines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seen = {}
     for r in records:
         m = machine(r)
-        seen[results.dumps(m)] = m
+        seen[documents.dumps(m)] = m
     return [seen[k] for k in sorted(seen)]
 
 
@@ -164,10 +164,8 @@ def build(
     _check_one_beam(groups)
     configs = [summarize_config(groups[k]) for k in sorted(groups)]
     return {
-        "schema_version": schema.SCHEMA_VERSION,
-        "kind": "summary",
+        **documents.header("summary"),
         "suite": suite,
-        "created_at": results.utc_now(),
         "machines": _machines(records),
         "n_runs": len(records),
         "n_expected": expected or len(records),
@@ -208,9 +206,9 @@ def path_in(out_dir: Path, suite_name: str) -> Path:
 def load_runs(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
     """Run records from files and folders (recursively); other harness JSON and unrelated files are skipped."""
     records, skipped = [], []
-    for f in results.json_files(paths):
+    for f in documents.json_files(paths):
         try:
-            doc = results.upgrade(results.read_json(f), str(f))
+            doc = documents.upgrade(documents.read_json(f), str(f))
         except HarnessError as e:
             skipped.append(f"{f}: {e.message.removeprefix(f'{f}: ')}")
             continue
@@ -232,7 +230,7 @@ def covered(suite_name: str) -> set[str]:
 
 def _same_config(record: dict[str, Any]) -> tuple[str, str, int]:
     """A config's identity for pooling seeds: its key, spec and BEAM width (searched kernels time differently)."""
-    return config_key(record), results.dumps(_config_without_seed(record)), kernel_search.record_beam(record)
+    return config_key(record), documents.dumps(_config_without_seed(record)), kernel_search.record_beam(record)
 
 
 def write_for_suite(
@@ -251,7 +249,7 @@ def write_for_suite(
         by_key = {record_key(r): r for r in [*extra, *records]}
         expected = len(expected_keys | set(by_key))
         doc = build(suite_name, list(by_key.values()), expected=expected, check_suite=False)
-        return doc, results.write_validated(path_in(out_dir, suite_name), doc, "summary")
+        return doc, documents.write(path_in(out_dir, suite_name), doc, "summary")
 
 
 def _suite_of(records: list[dict[str, Any]]) -> str:
@@ -270,9 +268,8 @@ def _suite_of(records: list[dict[str, Any]]) -> str:
     return suite_name
 
 
-def merge(paths: list[Path], out: Path | None = None) -> tuple[dict[str, Any], Path | None, list[str]]:
-    """One summary from the run results in shard folders; returns (summary, path, skipped files)."""
-    inputs.check_distinct([("PATHS", p) for p in paths], [("-o", out)])
+def merge(paths: list[Path]) -> tuple[dict[str, Any], list[str]]:
+    """One summary from the run results in shard folders; returns (summary, skipped files)."""
     records, skipped = load_runs(paths)
     if not records:
         raise HarnessError("no run results found in " + ", ".join(map(str, paths)))
@@ -280,6 +277,4 @@ def merge(paths: list[Path], out: Path | None = None) -> tuple[dict[str, Any], P
     keys = [record_key(r) for r in records]
     if dups := sorted({k for k in keys if keys.count(k) > 1}):
         raise HarnessError(f"the same run appears more than once: {', '.join(dups[:5])}")
-    doc = build(suite_name, records, check_suite=False)
-    path = results.write_validated(out, doc, "summary") if out else None
-    return doc, path, skipped
+    return build(suite_name, records, check_suite=False), skipped

@@ -3,19 +3,18 @@
 Each check writes its own document (a `cost_comparison`, a `comparison` with `suite: continuous`, a
 `comparison` of the gate suite); `combine` reads whichever exist into one `verdict` document: a row per
 check (pass, regression, no baseline, or missing when the step that should have written it did not), the
-problems of all of them, and one overall verdict and exit code. `render` gives the Markdown that CI posts
+problems of all of them, and one overall verdict and exit code. Its views give the Markdown that CI posts
 as a single pull-request comment (found again by its first line, `MARKER`, and edited on the next push),
 plain text, or the JSON.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import compare, cost, results, schema
-from harness.errors import ExitCode, HarnessError
+from harness import compare, cost, documents, schema
+from harness.errors import HarnessError
 from harness.metrics import format_stat, metric_of
 
 MARKER = "<!-- mnist-bench-verdict -->"
@@ -78,7 +77,8 @@ def _status(doc: dict[str, Any]) -> str:
 
 
 def _details(check: str, doc: dict[str, Any]) -> str:
-    return cost.render(doc, "markdown") if check == "cost" else compare.render(doc, "markdown")
+    """A check's own report, without its problems: the verdict lists every problem once, above."""
+    return (cost.markdown if check == "cost" else compare.markdown)(doc, problems=False)
 
 
 def section(check: str, path: Path | None) -> dict[str, Any]:
@@ -96,7 +96,7 @@ def section(check: str, path: Path | None) -> dict[str, Any]:
             "warnings": [],
             "details": None,
         }
-    doc = results.load(Path(path), KIND_OF[check])
+    doc = documents.load(Path(path), KIND_OF[check])
     if check == "ab" and doc["suite"] != "continuous":
         raise HarnessError(f"{path}: is a comparison of suite {doc['suite']!r}; --ab takes `continuous` output")
     if check == "gate" and doc["suite"] == "continuous":
@@ -125,15 +125,13 @@ def combine(paths: dict[str, Path | None], context: dict[str, str] | None = None
     statuses = {s["status"] for s in sections}
     verdict = "regression" if "regression" in statuses else "incomplete" if "missing" in statuses else "pass"
     doc = {
-        "schema_version": schema.SCHEMA_VERSION,
-        "kind": "verdict",
-        "created_at": results.utc_now(),
+        **documents.header("verdict"),
         "context": {k: v for k, v in (context or {}).items() if v},
         "sections": sections,
         "problems": [p for s in sections for p in s["problems"]],
         "warnings": [w for s in sections for w in s["warnings"]],
         "verdict": verdict,
-        "exit_code": int(ExitCode.OK if verdict == "pass" else ExitCode.TARGET_MISSED),
+        "exit_code": int(documents.exit_code(verdict)),
     }
     schema.check(doc, "verdict")
     return doc
@@ -188,10 +186,4 @@ def text(doc: dict[str, Any]) -> str:
     return "\n".join([*lines, f"verdict: {HEADLINES[doc['verdict']]}"]) + "\n"
 
 
-RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {"markdown": markdown, "text": text, "json": results.dumps}
-
-
-def render(doc: dict[str, Any], fmt: str) -> str:
-    if fmt not in RENDERERS:
-        raise HarnessError(f"unknown format {fmt!r}; choose from {', '.join(RENDERERS)}")
-    return RENDERERS[fmt](doc)
+documents.views("verdict", text=text, markdown=markdown)

@@ -25,12 +25,12 @@ from harness import (
     console,
     continuous,
     cost,
+    documents,
     env,
     history,
     inputs,
     metrics,
     report,
-    results,
     rules,
     schema,
     suites,
@@ -127,7 +127,7 @@ def test_every_rule_option_refuses_a_number_that_is_not_finite(path, option, rul
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0])
 def test_the_cost_tolerance_is_checked_in_the_library(value):
-    base = results.load(COST_BASE, "cost")
+    base = documents.load(COST_BASE, "cost")
     with pytest.raises(HarnessError, match="--tolerance must be >= 0"):
         cost.compare(base, [cost.load_profile(COST_BASE, "mlp")], value)
 
@@ -135,7 +135,7 @@ def test_the_cost_tolerance_is_checked_in_the_library(value):
 def _summary_with(literal: str) -> str:
     doc = json.loads((GOLDEN / "gate.summary.json").read_text())
     doc["configs"][0]["metrics"]["accuracy"]["mean"] = 12345.678
-    return results.dumps(doc).replace("12345.678", literal)
+    return documents.dumps(doc).replace("12345.678", literal)
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
@@ -181,28 +181,28 @@ def _continuous() -> dict[str, Any]:
 
 
 def _cost_comparison() -> dict[str, Any]:
-    return cost.compare(results.load(COST_BASE, "cost"), [cost.load_profile(COST_BASE, "mlp")])
+    return cost.compare(documents.load(COST_BASE, "cost"), [cost.load_profile(COST_BASE, "mlp")])
 
 
 def _through_verdict(check: str, doc: dict[str, Any], folder: Path) -> None:
     path = folder / f"{check}.json"
-    path.write_text(results.dumps(doc))
+    path.write_text(documents.dumps(doc))
     combined = verdict.combine({check: path})
     for fmt in console.FORMATS:
-        verdict.render(combined, fmt)
+        documents.render(combined, fmt)
 
 
 def _render_comparison(doc: dict[str, Any], folder: Path) -> None:
     for fmt in console.FORMATS:
-        compare.render(doc, fmt)
+        documents.render(doc, fmt)
         if doc["suite"] == continuous.SUITE:
-            continuous.render(doc, fmt)
+            documents.render(doc, fmt)
     _through_verdict("ab" if doc["suite"] == continuous.SUITE else "gate", doc, folder)
 
 
 def _render_cost_comparison(doc: dict[str, Any], folder: Path) -> None:
     for fmt in console.FORMATS:
-        cost.render(doc, fmt)
+        documents.render(doc, fmt)
     _through_verdict("cost", doc, folder)
 
 
@@ -211,13 +211,13 @@ def _render_summary(doc: dict[str, Any], folder: Path) -> None:
     history.from_summary(doc)
     parsed = [rules.parse_rule(r) for r in rules.DEFAULT_RULES]
     for fmt in console.FORMATS:
-        compare.render(compare.compare(doc, doc, parsed, current_path="a", baseline_path="b"), fmt)
+        documents.render(compare.compare(doc, doc, parsed, current_path="a", baseline_path="b"), fmt)
 
 
 def _render_baseline(doc: dict[str, Any], folder: Path) -> None:
     path = folder / "root" / "KEY" / "gate.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(results.dumps(doc))
+    path.write_text(documents.dumps(doc))
     result = invoke("baseline", "show", str(path))
     assert result.exit_code == 0, result.output
     baselines.listing(folder / "root")
@@ -227,30 +227,30 @@ def _render_cost(doc: dict[str, Any], folder: Path) -> None:
     history.from_cost(doc)
     profile = {**doc["profiles"][0], "_key": doc["key"], "_path": "x"}
     for fmt in console.FORMATS:
-        cost.render(cost.compare(doc, [profile]), fmt)
+        documents.render(cost.compare(doc, [profile]), fmt)
 
 
 def _render_run(doc: dict[str, Any], folder: Path) -> None:
     path = folder / "runs" / "run.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(results.dumps(doc))
+    path.write_text(documents.dumps(doc))
     report.write([path.parent], folder / "report.md")
 
 
 # (kind, the document, everything that renders a loaded document of that kind)
 DOCUMENTS: dict[str, tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any], Path], None]]] = {
-    "gate comparison": ("comparison", lambda: results.load(GOLDEN / "compare.json"), _render_comparison),
+    "gate comparison": ("comparison", lambda: documents.load(GOLDEN / "compare.json"), _render_comparison),
     "comparison with no baseline": (
         "comparison",
-        lambda: results.load(GOLDEN / "compare-no-baseline.json"),
+        lambda: documents.load(GOLDEN / "compare-no-baseline.json"),
         _render_comparison,
     ),
     "continuous comparison": ("comparison", _continuous, _render_comparison),
     "cost comparison": ("cost_comparison", _cost_comparison, _render_cost_comparison),
-    "summary": ("summary", lambda: results.load(GOLDEN / "gate.summary.json"), _render_summary),
-    "baseline": ("baseline", lambda: results.load(GOLDEN / "gate.baseline.json"), _render_baseline),
-    "cost": ("cost", lambda: results.load(COST_BASE), _render_cost),
-    "run": ("run", lambda: results.load(RUN), _render_run),
+    "summary": ("summary", lambda: documents.load(GOLDEN / "gate.summary.json"), _render_summary),
+    "baseline": ("baseline", lambda: documents.load(GOLDEN / "gate.baseline.json"), _render_baseline),
+    "cost": ("cost", lambda: documents.load(COST_BASE), _render_cost),
+    "run": ("run", lambda: documents.load(RUN), _render_run),
 }
 
 UNKNOWN = "metric_from_a_newer_harness"
@@ -316,17 +316,17 @@ def test_every_schema_valid_document_renders(name, tmp_path):
 
 
 def test_an_unknown_metric_is_shown_by_its_name():
-    doc = results.load(GOLDEN / "compare.json")
+    doc = documents.load(GOLDEN / "compare.json")
     _rename_metrics(doc)
-    assert UNKNOWN in compare.render(doc, "text")
+    assert UNKNOWN in documents.render(doc, "text")
     assert metrics.metric_of(UNKNOWN).label == UNKNOWN
 
 
 def test_verdict_of_a_gate_comparison_without_warnings(tmp_path):
-    doc = results.load(GOLDEN / "compare.json")
+    doc = documents.load(GOLDEN / "compare.json")
     del doc["warnings"]
     path = tmp_path / "gate.json"
-    path.write_text(results.dumps(doc))
+    path.write_text(documents.dumps(doc))
     result = invoke("verdict", "--gate", str(path), "--format", "markdown")
     assert result.exit_code == 1 and "REGRESSION" in result.output
 
@@ -453,12 +453,12 @@ def copy_of(source: Path) -> Callable[[Path], Path]:
 
 
 def written(make_doc: Callable[[], dict[str, Any]], kind: str) -> Callable[[Path], Path]:
-    return lambda folder: results.write_validated(folder / f"{kind}.json", make_doc(), kind)
+    return lambda folder: documents.write(folder / f"{kind}.json", make_doc(), kind)
 
 
 def stored_baseline(folder: Path) -> Path:
     """The golden baseline where `baseline save --root {root}` of its summary writes: saving it again names it."""
-    key = baselines.summary_device_key(results.load(SUMMARY))
+    key = baselines.summary_device_key(documents.load(SUMMARY))
     return copy_of(BASELINE)(folder / "root" / key).rename(folder / "root" / key / "gate.json")
 
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from harness import baselines, compare, rules, schema, stats
+from harness import baselines, compare, documents, rules, schema, stats
 from harness.cli import cli
 from harness.errors import HarnessError
 from harness.metrics import METRICS
@@ -202,8 +202,8 @@ def test_fewer_seeds_than_the_baseline_is_said_not_hidden():
         "mlp: seeds [0, 1] vs the baseline's [0, 1, 2]; rerun the same seeds for a like-for-like comparison"
     ]
     assert schema.errors(doc, "comparison") == []
-    assert "WARNING: mlp: seeds [0, 1]" in compare.render(doc, "text")
-    assert "> :warning: mlp: seeds [0, 1]" in compare.render(doc, "markdown")
+    assert "WARNING: mlp: seeds [0, 1]" in documents.render(doc, "text")
+    assert "> :warning: mlp: seeds [0, 1]" in documents.render(doc, "markdown")
     assert run(copy.deepcopy(BASE))["warnings"] == []
 
 
@@ -337,7 +337,7 @@ def test_the_same_bits_as_the_baseline_pass_as_bit_identical_without_statistics(
     row = next(r for r in doc["rows"] if r["metric"] == "accuracy" and r["config"] == "mlp")
     assert row["verdict"] == "pass" and "bit-identical" in row["reason"]
     assert doc["numerics"] == [f"{name}: {rules.BIT_IDENTICAL}" for name in ("cnn", "mlp")]
-    assert "numerics: mlp: bit-identical" in compare.render(doc, "text")
+    assert "numerics: mlp: bit-identical" in documents.render(doc, "text")
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness import compare, continuous, rules, schema
+from harness import compare, continuous, documents, rules, schema
 from harness.cli import cli
 from harness.errors import ExitCode, HarnessError
 
@@ -262,7 +262,7 @@ def test_verdict_document_passes_on_noise_and_fails_on_a_slowdown():
     assert slow["verdict"] == "regression"
     assert slow["problems"][0].startswith("mlp step_time_s: 20.0% worse")
     assert slow["workload"]["step_times_s"]["head"]["mlp"][0] == [0.096, 0.096]
-    assert "REGRESSION" in compare.render(slow, "text") and "**REGRESSION**" in compare.render(slow, "markdown")
+    assert "REGRESSION" in documents.render(slow, "text") and "**REGRESSION**" in documents.render(slow, "markdown")
 
 
 def test_package_set_sides_say_which_tinygrad_ran():
@@ -276,22 +276,22 @@ def test_package_set_sides_say_which_tinygrad_ran():
     assert (base["tinygrad"], base["packages"], base["python"]) == ("0.13.0", ["tinygrad==0.13.0"], "/e/bin/python")
     assert (head["tinygrad"], head["revision"]) == ("0.14.0", "tinygrad==0.14.0 (working tree /t)")
     assert doc["env_differences"] == ['tinygrad: base "0.13.0" vs head "0.14.0"']
-    text = continuous.render(doc, "text").splitlines()
+    text = documents.render(doc, "text").splitlines()
     assert text[:2] == [
         "base: tinygrad==0.13.0 (working tree /t): tinygrad 0.13.0 on CPU",
         "head: tinygrad==0.14.0 (working tree /t): tinygrad 0.14.0 on CPU",
     ]
-    markdown = continuous.render(doc, "markdown").splitlines()
+    markdown = documents.render(doc, "markdown").splitlines()
     assert (
         markdown[0].startswith("### ")
         and markdown[2] == "- base: tinygrad==0.13.0 (working tree /t): tinygrad 0.13.0 on CPU"
     )
-    assert json.loads(continuous.render(doc, "json")) == json.loads(compare.render(doc, "json"))
+    assert json.loads(documents.render(doc, "json")) == json.loads(documents.render(doc, "json"))
 
 
 def test_an_unknown_tinygrad_version_is_said():
     doc = _document(_samples([0.08, 0.08], [0.08, 0.08]), versions=(None, "0.14.0"))
-    assert continuous.side_lines(doc)[0].endswith("tinygrad unknown on CPU")
+    assert compare.side_lines(doc)[0].endswith("tinygrad unknown on CPU")
 
 
 def test_worker_reports_the_installed_tinygrad_version():

@@ -8,7 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from harness import cost, counters, env, schema
+from harness import cost, counters, documents, env, schema
 from harness.cli import cli
 from harness.spec import RunSpec
 
@@ -161,11 +161,11 @@ verdict: REGRESSION"""
 def test_text_rendering_golden():
     current = {"key": "KEY", "profiles": [synthetic(flops=1010, kernels=4)]}
     doc = cost.compare(current, [synthetic()])
-    assert cost.render(doc, "text") == GOLDEN_TEXT
-    markdown = cost.render(doc, "markdown")
+    assert documents.render(doc, "text") == GOLDEN_TEXT
+    markdown = documents.render(doc, "markdown")
     assert "**REGRESSION**" in markdown and "| mlp | flops_per_step | 1,000 | 1,010 |" in markdown
     assert "- mlp: kernel added: E_1" in markdown
-    assert json.loads(cost.render(doc, "json"))["verdict"] == "regression"
+    assert json.loads(documents.render(doc, "json"))["verdict"] == "regression"
 
 
 def test_an_unfusable_op_is_caught(profiles, tiny_data, extra_work):

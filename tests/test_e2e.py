@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import results, schema
+from harness import documents, schema
 
 
 @pytest.mark.slow
@@ -25,7 +25,7 @@ def test_default_run_meets_its_target(model, target, tmp_path):
     assert record["metrics"]["accuracy"] >= target and record["dataset"]["n_test"] == 10000
     assert record["status"] == "ok" and record["target"]["met"]
     (path,) = tmp_path.glob("*.json")
-    assert schema.errors(results.load(path, "run"), "run") == []
+    assert schema.errors(documents.load(path, "run"), "run") == []
     print(
         f"{model}: {record['metrics']['accuracy']:.2f}% in {record['timings']['wall_s']:.1f} s wall, "
         f"step {record['timings']['step_time_s']['median'] * 1e3:.1f} ms"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness import compare, console, report, results, rules, schema
+from harness import compare, console, documents, report, rules, schema
 from harness.cli import cli
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
@@ -22,11 +22,11 @@ RULES = [rules.parse_rule(r) for r in rules.DEFAULT_RULES]
 
 
 def current() -> dict:
-    return results.load(GOLDEN / "gate.summary.json", "summary")
+    return documents.load(GOLDEN / "gate.summary.json", "summary")
 
 
 def baseline() -> dict:
-    return results.load(GOLDEN / "gate.baseline.json", "baseline")["summary"]
+    return documents.load(GOLDEN / "gate.baseline.json", "baseline")["summary"]
 
 
 def comparison(with_baseline: bool) -> dict:
@@ -50,7 +50,7 @@ def check_golden(name: str, text: str) -> None:
 @pytest.mark.parametrize("fmt, suffix", [("text", "txt"), ("markdown", "md"), ("json", "json")])
 @pytest.mark.parametrize("with_baseline, stem", [(True, "compare"), (False, "compare-no-baseline")])
 def test_compare_output_matches_the_committed_file(fmt, suffix, with_baseline, stem):
-    check_golden(f"{stem}.{suffix}", compare.render(comparison(with_baseline), fmt))
+    check_golden(f"{stem}.{suffix}", documents.render(comparison(with_baseline), fmt))
 
 
 def test_the_golden_documents_are_schema_valid():
@@ -65,7 +65,7 @@ def test_allow_missing_writes_a_schema_valid_document_with_no_baseline(tmp_path)
     args = ["compare", str(GOLDEN / "gate.summary.json"), "--root", str(tmp_path / "none"), "--allow-missing"]
     result = CliRunner().invoke(cli, [*args, "--format", "json", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    doc = results.load(out, "comparison")
+    doc = documents.load(out, "comparison")
     assert doc["baseline"] is None and doc["verdict"] == "pass" and doc["rows"] == []
     assert json.loads(result.output) == doc
     assert doc["warnings"][0].startswith(f"no baseline at {tmp_path / 'none'}")
@@ -94,15 +94,15 @@ def test_budget_overruns_and_missing_runs_fail_compare_as_they_fail_merge(with_b
 
 def test_committed_results_still_validate_through_the_migrations():
     files = sorted((Path(__file__).parent.parent / "results" / "baselines").rglob("*.json"))
-    assert files and all(results.problems(f) == [] for f in files)
+    assert files and all(documents.problems(f) == [] for f in files)
 
 
 def test_committed_perf_results_are_versioned_perf_documents():
     files = sorted((Path(__file__).parent.parent / "results" / "perf").glob("*.json"))
     assert files
     for f in files:
-        assert results.problems(f) == [], f
-        assert results.load(f)["kind"] == "perf"
+        assert documents.problems(f) == [], f
+        assert documents.load(f)["kind"] == "perf"
 
 
 def test_console_summary_table_matches_the_committed_file():

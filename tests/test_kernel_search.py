@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness import console, env, kernel_search, results, schema, summary, warmup
+from harness import console, documents, env, kernel_search, schema, summary, warmup
 from harness.cli import cli
 from harness.errors import HarnessError
 
@@ -109,7 +109,7 @@ def test_width_is_checked():
 
 
 def _record(beam: int | None, seed: int = 0) -> dict:
-    record = copy.deepcopy(results.load(GATE_RUN, "run"))
+    record = copy.deepcopy(documents.load(GATE_RUN, "run"))
     record["config"]["seed"] = seed
     record["run_id"] = f"run-{beam}-{seed}"
     if beam is not None:
@@ -143,7 +143,7 @@ def test_compare_warns_when_one_side_searched():
 
 def test_a_suite_folder_pools_only_runs_of_the_same_width(tmp_path):
     plain, searched = _record(0, 1), _record(1, 0)
-    results.write_json_atomic(tmp_path / "plain.json", plain)
+    documents.write_json_atomic(tmp_path / "plain.json", plain)
     doc, _ = summary.write_for_suite("gate", {summary.record_key(searched)}, [searched], tmp_path)
     assert doc["n_runs"] == 1 and doc["configs"][0]["seeds"] == [0]
 
@@ -156,7 +156,7 @@ def test_resume_reruns_a_result_of_another_width(tmp_path, monkeypatch):
     record = _record(None)
     record["config"] = planned.spec.to_json()
     path = tmp_path / planned.filename
-    results.write_json_atomic(path, record)
+    documents.write_json_atomic(path, record)
     assert runner.existing_result(path, planned) is not None
     assert runner.existing_result(path, planned, beam=0) is not None
     assert runner.existing_result(path, planned, beam=1) is None

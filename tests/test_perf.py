@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import results, schema
+from harness import documents, schema
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -119,7 +119,7 @@ def test_rewrite_keeps_the_committed_perf_files_valid(tmp_path):
         shutil.copy(f, tmp_path / f.name)
     perf.rewrite(sorted(tmp_path.glob("*.json")))
     for f in tmp_path.glob("*.json"):
-        assert results.load(f, "perf")["schema_version"] == schema.SCHEMA_VERSION
+        assert documents.load(f, "perf")["schema_version"] == schema.SCHEMA_VERSION
 
 
 def test_the_eval_is_timed_once_per_model_not_per_batch_size():

@@ -17,7 +17,7 @@ from helpers import equal_ignoring_time_of_writing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import data, metrics, results, rules, schema, suites
+from harness import data, documents, metrics, results, rules, schema, suites
 from harness.cli import cli
 from harness.errors import HarnessError
 
@@ -90,10 +90,10 @@ def test_result_loader_accepts_or_explains_any_json(tmp_path, doc, version):
     path = tmp_path / "r.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(HarnessError) as e:  # random documents are never valid records
-        results.load(path)
+        documents.load(path)
     if isinstance(doc, dict) and version > schema.SCHEMA_VERSION:
         assert "newer than this mnist-bench understands" in e.value.message
-    elif isinstance(doc, dict) and version < min(results.MIGRATIONS):
+    elif isinstance(doc, dict) and version < min(documents.MIGRATIONS):
         assert "too old to migrate" in e.value.message
 
 
@@ -104,7 +104,7 @@ def test_migration_runs_step_by_step(monkeypatch):
         "MIGRATIONS",
         {1: lambda d: {**d, "schema_version": 2, "a": 1}, 2: lambda d: {**d, "schema_version": 3, "b": d["a"] + 1}},
     )
-    assert results.upgrade({"schema_version": 1}, "x") == {"schema_version": 3, "a": 1, "b": 2}
+    assert documents.upgrade({"schema_version": 1}, "x") == {"schema_version": 3, "a": 1, "b": 2}
 
 
 # --- bad input through the CLI: one line, documented code, no traceback -------------------------
@@ -152,7 +152,7 @@ def test_diverging_run_is_written_as_diverged_with_exit_5(tmp_path):
     result = invoke("mlp", "--lr", "1e12", "--steps", "30", "--bs", "32", "--device", "CPU", "--out-dir", str(tmp_path))
     assert result.exit_code == 5
     (path,) = tmp_path.glob("*.json")
-    record = results.load(path, "run")
+    record = documents.load(path, "run")
     assert record["status"] == "diverged" and record["metrics"]["accuracy"] is None
 
 
@@ -216,7 +216,7 @@ def wait_for_results(out: Path, n: int, proc: subprocess.Popen, timeout: float =
 
 def check_folder(out: Path) -> list[dict]:
     """Every JSON in the folder is complete and valid."""
-    return [results.load(p) for p in out.glob("*.json")]
+    return [documents.load(p) for p in out.glob("*.json")]
 
 
 def deterministic_view(doc: dict) -> list:

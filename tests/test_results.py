@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harness import atomic, results, schema
+from harness import atomic, documents, schema
 from harness.errors import HarnessError
 
 
@@ -51,10 +51,10 @@ def test_schema_rejects_bad_records(record, mutate, where):
 
 
 def test_atomic_write_roundtrip_and_deterministic_bytes(tmp_path, record):
-    path = results.write_validated(tmp_path / "r.json", record, "run")
+    path = documents.write(tmp_path / "r.json", record, "run")
     text = path.read_text()
-    assert text.endswith("\n") and text == results.dumps(json.loads(text))
-    assert results.load(path, "run") == record
+    assert text.endswith("\n") and text == documents.dumps(json.loads(text))
+    assert documents.load(path, "run") == record
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
@@ -67,14 +67,14 @@ def test_failed_write_keeps_the_old_file(tmp_path, record, monkeypatch):
 
     monkeypatch.setattr(atomic.os, "fsync", full_disk)
     with pytest.raises(HarnessError, match="No space left on device"):
-        results.write_json_atomic(path, record)
+        documents.write_json_atomic(path, record)
     assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 def test_invalid_record_is_never_written(tmp_path, record):
     bad = {**record, "status": "great"}
     with pytest.raises(HarnessError, match=r"invalid run JSON: \$.status"):
-        results.write_validated(tmp_path / "r.json", bad, "run")
+        documents.write(tmp_path / "r.json", bad, "run")
     assert not list(tmp_path.iterdir())
 
 
@@ -92,14 +92,14 @@ def test_load_rejects_bad_files_with_one_line(tmp_path, content, message):
     path = tmp_path / "x.json"
     path.write_text(content)
     with pytest.raises(HarnessError, match=message) as e:
-        results.load(path)
+        documents.load(path)
     assert "\n" not in e.value.message
 
 
 def test_load_checks_the_expected_kind(tmp_path, record):
-    path = results.write_validated(tmp_path / "r.json", record, "run")
+    path = documents.write(tmp_path / "r.json", record, "run")
     with pytest.raises(HarnessError, match="is a run file, expected a baseline file"):
-        results.load(path, "baseline")
+        documents.load(path, "baseline")
 
 
 def test_record_says_its_kernels_were_not_searched(record):
@@ -141,9 +141,9 @@ def test_committed_older_records_migrate(tmp_path):
     path = Path(__file__).resolve().parent.parent / "results/gate/runs/mlp-default__CPU__seed0.json"
     raw = json.loads(path.read_text())
     assert raw["schema_version"] < 3 and raw["environment"]["tinygrad_env"] == {"DEV": "CPU"}
-    doc = results.load(path, "run")
+    doc = documents.load(path, "run")
     assert doc["environment"]["tinygrad_env"] == {} and doc["environment"]["device_choice"]["by"] == "unknown"
     assert doc["timings"]["samples"] is None and doc["metrics"]["time_to_target_with_eval_s"] is None
     renderer = {**raw, "environment": {**raw["environment"], "tinygrad_env": {"DEV": "CPU:LLVM", "BEAM": "1"}}}
     (tmp_path / "r.json").write_text(json.dumps(renderer))
-    assert results.load(tmp_path / "r.json")["environment"]["tinygrad_env"] == {"DEV": "CPU:LLVM", "BEAM": "1"}
+    assert documents.load(tmp_path / "r.json")["environment"]["tinygrad_env"] == {"DEV": "CPU:LLVM", "BEAM": "1"}

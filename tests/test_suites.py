@@ -144,7 +144,7 @@ def test_merge_of_shard_folders_equals_the_unsharded_summary(smoke_run, tmp_path
         shard_dir.mkdir()
         for p in suites.shard(planned, i, 2):
             shutil.copy(out / p.filename, shard_dir / p.filename)
-    merged, _, skipped = summary.merge([tmp_path / "shard1", tmp_path / "shard2"], None)
+    merged, skipped = summary.merge([tmp_path / "shard1", tmp_path / "shard2"])
     assert equal_ignoring_time_of_writing(merged, outcome.summary)
     assert skipped == []
 
@@ -152,11 +152,11 @@ def test_merge_of_shard_folders_equals_the_unsharded_summary(smoke_run, tmp_path
 def test_merge_refuses_duplicates_and_skips_unrelated_files(smoke_run, tmp_path):
     out, _, _ = smoke_run
     (tmp_path / "notes.json").write_text(json.dumps({"hello": 1}))
-    _, _, skipped = summary.merge([out, tmp_path / "notes.json"], None)
+    _, skipped = summary.merge([out, tmp_path / "notes.json"])
     assert any("summary file, not a run result" in s for s in skipped)
     assert any("notes.json" in s and "schema_version" in s for s in skipped)
     with pytest.raises(HarnessError, match="appears more than once"):
-        summary.merge([out, out / "mlp-tiny__CPU__seed0.json"], None)
+        summary.merge([out, out / "mlp-tiny__CPU__seed0.json"])
 
 
 def test_failed_run_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch, small):
@@ -198,16 +198,16 @@ def test_a_suite_covers_what_it_includes_and_merge_combines_their_results(smoke_
         doc = {**record, "suite": {**record["suite"], "name": suite_name}, "run_id": f"{record['run_id']}-{seed}"}
         doc["config"] = {**record["config"], "seed": seed}
         (tmp_path / f"{suite_name}.json").write_text(json.dumps(doc))
-    merged, _, _ = summary.merge([tmp_path], None)
+    merged, _ = summary.merge([tmp_path])
     assert merged["suite"] == "explore" and merged["n_runs"] == 2
     other = {**record, "suite": {**record["suite"], "name": "gate"}}
     (tmp_path / "gate.json").write_text(json.dumps(other))
     with pytest.raises(HarnessError, match="none includes the others"):
-        summary.merge([tmp_path], None)
+        summary.merge([tmp_path])
 
 
 def test_merging_single_runs_says_they_belong_to_no_suite(tmp_path):
     record = json.loads((REPO / "results/gate/runs/mlp-default__CPU__seed0.json").read_text())
     (tmp_path / "mlp.json").write_text(json.dumps({k: v for k, v in record.items() if k != "suite"}))
     with pytest.raises(HarnessError, match=r"single runs \(`mnist-bench mlp`/`cnn`\), not a suite"):
-        summary.merge([tmp_path], None)
+        summary.merge([tmp_path])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness import cost, history, results, schema, verdict
+from harness import cost, documents, history, schema, verdict
 from harness.cli import cli
 from harness.errors import HarnessError
 
@@ -18,17 +18,17 @@ COST_BASE = next(Path("results/baselines/cost").glob("*threads4*/mlp-*.json"))
 
 
 def _cost_comparison(tmp_path: Path, extra_flops: int = 0) -> Path:
-    base = results.load(COST_BASE, "cost")
+    base = documents.load(COST_BASE, "cost")
     current = copy.deepcopy(base)
     current["profiles"][0]["train_step"]["flops"] += extra_flops
     doc = cost.compare(current, [cost.load_profile(COST_BASE, "mlp")])
-    return results.write_validated(tmp_path / f"cost{extra_flops}.json", doc, "cost_comparison")
+    return documents.write(tmp_path / f"cost{extra_flops}.json", doc, "cost_comparison")
 
 
 def _comparison(tmp_path: Path, name: str, **changes) -> Path:
     doc = json.loads((GOLDEN / name).read_text())
     doc.update(changes)
-    return results.write_validated(tmp_path / f"x-{name}", doc, "comparison")
+    return documents.write(tmp_path / f"x-{name}", doc, "comparison")
 
 
 def _ab(tmp_path: Path, regression: bool = False) -> Path:
@@ -36,7 +36,7 @@ def _ab(tmp_path: Path, regression: bool = False) -> Path:
 
     head = [0.096, 0.097, 0.095] if regression else [0.0805, 0.0795, 0.081]
     doc = _document(_samples([0.080, 0.081, 0.079], head))
-    return results.write_validated(tmp_path / f"ab{regression}.json", doc, "comparison")
+    return documents.write(tmp_path / f"ab{regression}.json", doc, "comparison")
 
 
 def _passing_gate(tmp_path: Path) -> Path:
@@ -50,7 +50,7 @@ def test_all_pass(tmp_path):
     assert doc["verdict"] == "pass" and doc["exit_code"] == 0
     assert [s["status"] for s in doc["sections"]] == ["pass", "pass", "pass"]
     assert schema.errors(doc, "verdict") == []
-    md = verdict.render(doc, "markdown")
+    md = documents.render(doc, "markdown")
     assert md.startswith(verdict.MARKER + "\n") and "**PASS**" in md and "head `abc`" in md
     assert "8 of 8 gated counts unchanged" in md and "mlp step time" in md
 
@@ -61,7 +61,7 @@ def test_regression_in_any_check_fails(tmp_path):
     assert [s["status"] for s in doc["sections"]] == ["regression", "regression"]
     assert any(p.startswith("cost: mlp flops_per_step") for p in doc["problems"])
     assert any(p.startswith("ab: mlp step_time_s: 20.0% worse") for p in doc["problems"])
-    assert ":x: REGRESSION" in verdict.render(doc, "markdown")
+    assert ":x: REGRESSION" in documents.render(doc, "markdown")
 
 
 def test_no_baseline_warns_and_passes(tmp_path):
@@ -69,14 +69,14 @@ def test_no_baseline_warns_and_passes(tmp_path):
     doc = verdict.combine({"gate": gate})
     assert doc["sections"][0]["status"] == "no_baseline"
     assert doc["verdict"] == ("regression" if doc["sections"][0]["problems"] else "pass")
-    assert "no baseline" in verdict.render(doc, "markdown")
+    assert "no baseline" in documents.render(doc, "markdown")
 
 
 def test_a_missing_document_makes_the_verdict_incomplete(tmp_path):
     doc = verdict.combine({"cost": _cost_comparison(tmp_path), "ab": tmp_path / "nope.json"})
     assert doc["verdict"] == "incomplete" and doc["exit_code"] == 1
     assert doc["sections"][1]["status"] == "missing"
-    assert "INCOMPLETE" in verdict.render(doc, "text")
+    assert "INCOMPLETE" in documents.render(doc, "text")
 
 
 def test_wrong_documents_are_refused(tmp_path):
@@ -100,7 +100,7 @@ def test_cli_writes_the_comment_and_exits_with_the_verdict(tmp_path):
 
 def test_history_entries_are_smaller_is_better(tmp_path):
     summary = json.loads((GOLDEN / "gate.summary.json").read_text())
-    entries = history.entries(summary, results.load(COST_BASE, "cost"))
+    entries = history.entries(summary, documents.load(COST_BASE, "cost"))
     names = [e["name"] for e in entries]
     assert len(names) == len(set(names))
     error = next(e for e in entries if e["name"].endswith(" accuracy"))
