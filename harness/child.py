@@ -162,7 +162,8 @@ class Child:
             line = self._lines.get(timeout=timeout)
         except queue.Empty:
             self.stop()
-            raise _error(f"{self.label}: its process gave no reply within {timeout:g} s and was stopped", None) from None
+            message = f"{self.label}: its process gave no reply within {timeout:g} s and was stopped"
+            raise _error(message, None) from None
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM taken as one (console.terminate_as_interrupt)
             self.stop()
             raise

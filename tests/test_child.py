@@ -13,7 +13,7 @@ import pytest
 from harness import child
 from harness.errors import ExitCode, HarnessError
 
-PROGRAM = '''
+PROGRAM = """
 import os, sys, time
 from harness import child
 from harness.errors import ExitCode, HarnessError
@@ -35,7 +35,7 @@ def handle(request):
     raise AssertionError(what)
 
 sys.exit(child.serve(handle, ready=lambda: {"pid": os.getpid(), "argv": sys.argv[1:]}))
-'''
+"""
 
 
 @pytest.fixture
@@ -90,8 +90,7 @@ def test_a_program_that_never_gets_ready(tmp_path):
     broken = tmp_path / "broken.py"
     broken.write_text("import no_such_module_here\n")
     with pytest.raises(HarnessError, match="ModuleNotFoundError: No module named 'no_such_module_here'") as e:
-        with start(broken) as c:
-            c.ready(timeout=60)
+        start(broken).ready(timeout=60)
     assert e.value.code == ExitCode.ENVIRONMENT
 
 
@@ -104,7 +103,7 @@ def test_a_missing_python_is_an_environment_error(program):
 def test_a_request_over_its_timeout_stops_the_child(program):
     with start(program) as c:
         c.ready(timeout=60)
-        with pytest.raises(HarnessError, match="the child: its process gave no reply within 0.5 s and was stopped"):
+        with pytest.raises(HarnessError, match=r"the child: its process gave no reply within 0\.5 s and was stopped"):
             c.request({"do": "sleep"}, timeout=0.5)
         assert c.proc.returncode == int(ExitCode.INTERRUPTED)  # SIGTERM reached the child as Ctrl-C
 
