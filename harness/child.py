@@ -176,12 +176,15 @@ class Child:
         raise self._failure(reply)
 
     def _failure(self, reply: dict[str, Any] | None) -> Exception:
-        """The error for a child that said it failed, or said nothing and ended; the child is ended too."""
+        """The error for a child that said it failed, or said nothing and ended (KeyboardInterrupt when it
+        was interrupted: a terminal's Ctrl-C reaches every process in its group); the child is ended too."""
         try:
             self.proc.wait(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:  # an unexpected line from a child that is still running
             self.stop()
         status = self.proc.returncode
+        if reply is None and status in (130, -signal.SIGINT):  # Ctrl-C reached the child first: stop as on Ctrl-C
+            raise KeyboardInterrupt
         how = f"exited with code {status}" if status >= 0 else f"was stopped by {signal.Signals(-status).name}"
         why = reply["error"] if reply else self._last_stderr()
         code = reply.get("exit_code") if reply else None

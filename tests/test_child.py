@@ -133,3 +133,13 @@ def test_the_child_side_needs_nothing_but_the_standard_library():
         "assert not [n for n in sys.modules if n.startswith('harness')], sorted(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-P", "-c", code], check=True, env={**os.environ, "PYTHONPATH": ""})
+
+
+def test_a_child_interrupted_on_its_own_interrupts_the_parent(program):
+    """A terminal's Ctrl-C reaches the child too; if it ends first (code 130), the parent stops as on Ctrl-C."""
+    with start(program) as c:
+        c.ready(timeout=60)
+        threading.Timer(0.5, os.kill, (c.proc.pid, signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            c.request({"do": "sleep"}, timeout=60)
+        assert c.proc.returncode == int(ExitCode.INTERRUPTED)
