@@ -170,9 +170,13 @@ class Child:
         try:
             reply = json.loads(line) if line and line.strip() else None
         except json.JSONDecodeError:
-            reply = {"error": f"unexpected output {line.strip()[:200]!r}"}
+            reply = line
         if isinstance(reply, dict) and "error" not in reply:
             return reply
+        if reply is not None and not isinstance(reply, dict):  # not this protocol: nothing it says can be trusted
+            self.stop()
+            message = f"{self.label}: its process wrote {str(line).strip()[:200]!r}, not a JSON object, and was stopped"
+            raise _error(message, None)
         raise self._failure(reply)
 
     def _failure(self, reply: dict[str, Any] | None) -> Exception:
@@ -180,7 +184,7 @@ class Child:
         was interrupted: a terminal's Ctrl-C reaches every process in its group); the child is ended too."""
         try:
             self.proc.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:  # an unexpected line from a child that is still running
+        except subprocess.TimeoutExpired:  # an error line from a child that does not end
             self.stop()
         status = self.proc.returncode
         if reply is None and status in (130, -signal.SIGINT):  # Ctrl-C reached the child first: stop as on Ctrl-C

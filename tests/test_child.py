@@ -94,6 +94,13 @@ def test_a_program_that_never_gets_ready(tmp_path):
     assert e.value.code == ExitCode.ENVIRONMENT
 
 
+def test_output_outside_the_protocol_stops_the_child(tmp_path):
+    chatty = tmp_path / "chatty.py"
+    chatty.write_text("import time\nprint('hello', flush=True)\ntime.sleep(60)\n")
+    with pytest.raises(HarnessError, match="the child: its process wrote 'hello', not a JSON object, and was stopped"):
+        start(chatty).ready(timeout=60)
+
+
 def test_a_missing_python_is_an_environment_error(program):
     with pytest.raises(HarnessError, match="the child: cannot start /no/such/python") as e:
         child.Child("the child", [str(program)], python="/no/such/python")
