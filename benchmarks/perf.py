@@ -37,11 +37,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as `python benchmarks/perf.py`: this checkout's harness and benchmarks
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import numpy as np
 
-from harness import data, devices, documents, env, kernel_search, models, schema, stats, train
+from harness import child, data, devices, documents, env, kernel_search, models, schema, stats, train
+from harness.errors import HarnessError
 from harness.spec import DEFAULTS, RunSpec
 
+ROOT = Path(__file__).resolve().parent.parent
 HARNESS = [sys.executable, "-m", "harness"]
 KIND = "perf"
 LEGACY_SCHEMA = "mnist-bench-perf/1"  # the tag files carried before they had a schema_version
@@ -203,7 +208,7 @@ def _first_of_model(work: list[list], i: int) -> bool:
 
 
 def child_torch(work: list[list], steps: int, eval_reps: int, threads: int, device: str) -> dict:
-    import torch_reference
+    from benchmarks import torch_reference
 
     torch_reference.set_threads(threads)
     if torch_reference.version() is None:
@@ -225,18 +230,17 @@ def child_torch(work: list[list], steps: int, eval_reps: int, threads: int, devi
     return {"info": info, "rows": rows, "matmul_gflops": None, "kernel_search": None}
 
 
-def child_main(request: dict) -> None:
-    """The child process: measure one path's work and print one JSON line."""
+def measure(request: dict) -> dict:
+    """The child process's work: one path's rows (its reply to the parent)."""
     path = PerfPath(request["path"])
     if path.engine == TORCH:
-        reply = child_torch(request["work"], request["steps"], request["eval_reps"], **request["torch"])
-    else:
-        reply = child_tinygrad(path, request["work"], request["steps"], request["eval_reps"], request["beam"])
-    print(json.dumps(reply))
+        return child_torch(request["work"], request["steps"], request["eval_reps"], **request["torch"])
+    return child_tinygrad(path, request["work"], request["steps"], request["eval_reps"], request["beam"])
 
 
 def spawn(path: PerfPath, work: list[list], args: argparse.Namespace, steps: int) -> dict:
-    """One fresh process for `path`; its reply, or {"skipped": why} when it failed."""
+    """One fresh process for `path` (`python -P -m benchmarks.perf --child`, through harness.child); its reply,
+    or {"skipped": why} when it failed."""
     request = {
         "path": path.name,
         "work": work,
@@ -248,15 +252,13 @@ def spawn(path: PerfPath, work: list[list], args: argparse.Namespace, steps: int
     environ = {k: v for k, v in os.environ.items() if k not in ("DEV", "BEAM")}
     if path.engine != TORCH:
         environ["DEV"] = path.dev
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(request)]
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, env=environ, timeout=CHILD_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        return {"skipped": f"its process ran over {CHILD_TIMEOUT_S} s"}
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        return {"skipped": f"its process exited with code {done.returncode}: {done.stderr.strip()[-300:]}"}
-    return json.loads(lines[-1])
+        with child.Child(path.name, ["-m", "benchmarks.perf", "--child"], pythonpath=pythonpath, env=environ) as c:
+            c.ready()
+            return c.request(request, timeout=CHILD_TIMEOUT_S)
+    except HarnessError as e:
+        return {"skipped": e.message}
 
 
 # --- the parent: rounds over the paths -----------------------------------------------------------------
@@ -344,7 +346,7 @@ def _ran(info: dict, path: PerfPath) -> bool:
 
 
 def run(args: argparse.Namespace) -> dict:
-    import torch_reference
+    from benchmarks import torch_reference
 
     paths = parse_paths(args.paths, args.beam, not args.no_torch)
     out = {
@@ -556,11 +558,10 @@ def main() -> None:
     parser.add_argument("-o", "--output", "--json", dest="output", type=Path, help="write the perf JSON here")
     parser.add_argument("--markdown", action="store_true", help="print the README table")
     parser.add_argument("--rewrite", nargs="+", type=Path, metavar="FILE", help="upgrade stored perf JSON files")
-    parser.add_argument("--child", help=argparse.SUPPRESS)  # one path's measurement, in its own process
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # one path, in its own process
     args = parser.parse_args()
     if args.child:
-        child_main(json.loads(args.child))
-        return
+        sys.exit(child.serve(measure))
     if args.device:  # the old spelling ran PyTorch beside the named devices
         args.paths = ",".join(filter(None, [args.paths, *args.device, None if args.no_torch else TORCH]))
     if min(args.steps, args.rounds) < 1 or args.eval_reps < 0:

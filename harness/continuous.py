@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import shlex
 import shutil
@@ -31,12 +30,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness import atomic, compare, data, env, stats, summary
+from harness import atomic, child, compare, data, env, stats, summary
 from harness.errors import ExitCode, HarnessError
 from harness.rules import Rule, judge
 
@@ -281,60 +280,18 @@ def prepare(repo: Path, rev: str | None, label: str, prefix: list[str], log: Cal
     return Side(label, rev, commit, tree, environment(dependencies(tree), log), prefix)
 
 
-class Worker:
-    """A side's timing process (harness/worker.py under the side's source tree), spoken to in JSON lines."""
+class Worker(child.Child):
+    """A side's timing process: harness/worker.py (the caller's) under the side's source tree and Python."""
 
     def __init__(self, side: Side, models: list[str], device: str | None, data_dir: str | None):
+        program = [str(Path(__file__).with_name("worker.py")), "--models", ",".join(models)]
+        program += (["--device", device] if device else []) + (["--data-dir", data_dir] if data_dir else [])
+        label = f"{side.label} side ({side.describe()})"
+        super().__init__(label, program, python=side.python, pythonpath=str(side.tree), prefix=side.prefix)
         self.side = side
-        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the process)
-        command = [*side.prefix, side.python, "-P", str(Path(__file__).with_name("worker.py")), "--models"]
-        command += [",".join(models)] + (["--device", device] if device else [])
-        command += ["--data-dir", data_dir] if data_dir else []
-        environ = {**os.environ, "PYTHONPATH": str(side.tree), "PYTHONUNBUFFERED": "1"}
-        try:
-            self.proc = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=environ
-            )
-        except OSError as e:
-            raise HarnessError(f"{side.label}: cannot start {shlex.join(command)}: {e}", ExitCode.ENVIRONMENT) from e
-
-    def _read(self) -> dict[str, Any]:
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
-        try:
-            reply = json.loads(line) if line.strip() else None
-        except json.JSONDecodeError:
-            reply = {"error": f"unexpected output {line.strip()[:200]!r}"}
-        if reply is None or "error" in reply:
-            self.proc.wait(timeout=60)
-            why = reply["error"] if reply else f"exited with code {self.proc.returncode}: {self._last_stderr()}"
-            raise HarnessError(f"{self.side.label} side ({self.side.describe()}): {why}", ExitCode.ENVIRONMENT)
-        return reply
-
-    def _last_stderr(self) -> str:
-        self._stderr.seek(0)
-        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
-        return lines[-1] if lines else "no output"
-
-    def ready(self) -> dict[str, Any]:
-        return self._read()
 
     def block(self, model: str, steps: int) -> list[float]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"model": model, "steps": steps}) + "\n")
-        self.proc.stdin.flush()
-        return self._read()["times"]
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.write(json.dumps({"quit": True}) + "\n")
-                self.proc.stdin.close()
-                self.proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-        self._stderr.close()
+        return self.request({"model": model, "steps": steps})["times"]
 
 
 @dataclass
@@ -446,14 +403,10 @@ def run(
     sides = [prepare(repo, rev, label, prefix, log) for rev, label, prefix in revs]
     for side in sides:
         log(f"{side.label}: {side.describe()}, python {side.python}")
-    workers = []
-    try:
+    with contextlib.ExitStack() as stack:  # an error or Ctrl-C stops both workers at once
         # both warm up at once (compiling is not timed); from then on only one side runs at a time
-        workers = [Worker(side, workload.models, device, data_dir) for side in sides]
+        workers = [stack.enter_context(Worker(side, workload.models, device, data_dir)) for side in sides]
         log("warming up both sides (compile + 3 steps per model)")
         readies = [w.ready() for w in workers]
         samples = time_sides(workers, workload, log)
-    finally:
-        for w in workers:
-            w.close()
     return verdict_document(sides, readies, samples, workload, rules, time.perf_counter() - t0)

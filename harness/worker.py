@@ -1,21 +1,19 @@
 """The timing worker of `mnist-bench continuous`: one side's training steps, timed in blocks on request.
 
-Run as a script (`python -P worker.py ...`) with PYTHONPATH pointing at the side's source tree, so the
-`harness` it imports (trainer, models, data) is that side's, not the caller's. It speaks JSON lines:
-one `{"ready": ...}` line after warm-up, then one reply per request read from stdin:
+Run as a script (`python -P worker.py ...`, by harness.child.Child) with PYTHONPATH pointing at the side's
+source tree, so the `harness` it imports (trainer, models, data) is that side's, not the caller's. It speaks
+harness.child's JSON lines: one ready line after warm-up, then one reply per request read from stdin:
 `{"model": "cnn", "steps": 2}` -> `{"model": "cnn", "times": [...]}`; `{"quit": true}` ends it.
-Kept to the API every revision of the trainer has had (RunSpec.defaults, Trainer, batch_order), and
-free of imports from the caller's package, because it runs against older source trees.
+Kept to the API every revision of the trainer has had (RunSpec.defaults, Trainer, batch_order), and free of
+imports from the caller's package, because it runs against older source trees: the caller's child.py and
+pocl.py are loaded by path from beside this file.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
-import traceback
 
 WARMUP_STEPS = 3  # TinyJit runs the first call eagerly, captures on the second; the third is the first replay
 MAX_BATCHES = 64  # a cycle of distinct batches; the step's cost does not depend on which samples it sees
@@ -54,18 +52,23 @@ class Model:
         return times
 
 
-def _guard_pocl(device: str) -> None:
-    """The caller's PoCL cache lock, loaded from beside this file: a source tree from before the lock has
-    none, and its worker would crash beside the other side's when both fill a cold cache at once."""
-    if device.split(":")[0].upper() != "CL":
-        return
+def _beside(name: str):
+    """The caller's module `name` (a file beside this one), loaded by path: the side's source tree may
+    predate it, and must not be the one to decide how the caller and this worker talk or lock."""
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("mnist_bench_pocl", Path(__file__).with_name("pocl.py"))
+    spec = importlib.util.spec_from_file_location(f"mnist_bench_{name}", Path(__file__).with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.guard()
+    return module
+
+
+def _guard_pocl(device: str) -> None:
+    """The caller's PoCL cache lock: a source tree from before the lock has none, and its worker would crash
+    beside the other side's when both fill a cold cache at once."""
+    if device.split(":")[0].upper() == "CL":
+        _beside("pocl").guard()
 
 
 def _default_device(Device) -> str:
@@ -78,9 +81,6 @@ def _default_device(Device) -> str:
         return Device.DEFAULT
 
 
-_PROTOCOL = sys.stdout  # replaced in main() by a private copy of the original stdout
-
-
 def _version(package: str, module) -> str | None:
     """The installed distribution's version: tinygrad (0.13, 0.14) has no `__version__` attribute."""
     from importlib import metadata
@@ -91,27 +91,15 @@ def _version(package: str, module) -> str | None:
         return getattr(module, "__version__", None)
 
 
-def _reply(doc: dict) -> None:
-    _PROTOCOL.write(json.dumps(doc) + "\n")
-    _PROTOCOL.flush()
-
-
-def _own_stdout() -> None:
-    """Keep the original stdout for the protocol and send everything else printed there (tinygrad's
-    DEBUG lines, a print in the side's code) to stderr, so no stray line can break a reply."""
-    global _PROTOCOL
-    _PROTOCOL = os.fdopen(os.dup(sys.stdout.fileno()), "w")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", required=True, help="comma-separated: mlp,cnn")
     parser.add_argument("--device", default=None)
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
-    _own_stdout()
-    try:
+    models: dict[str, Model] = {}
+
+    def ready() -> dict:
         import numpy
         import tinygrad
         from tinygrad import Device
@@ -121,28 +109,18 @@ def main(argv: list[str] | None = None) -> int:
         device = args.device or _default_device(Device)
         _guard_pocl(device)
         mnist = data.load(args.data_dir)
-        models = {name: Model(name, mnist, device) for name in args.models.split(",")}
-        _reply(
-            {
-                "ready": True,
-                "device": device,
-                "tinygrad": _version("tinygrad", tinygrad),
-                "numpy": _version("numpy", numpy),
-                "warmup_s": {name: m.warmup_s for name, m in models.items()},
-            }
-        )
-        for line in sys.stdin:
-            request = json.loads(line)
-            if request.get("quit"):
-                break
-            _reply({"model": request["model"], "times": models[request["model"]].steps(int(request["steps"]))})
-    except KeyboardInterrupt:
-        return 130
-    except Exception as e:  # reported to the driver as one line; the traceback goes to stderr for debugging
-        traceback.print_exc()
-        _reply({"error": f"{e.__class__.__name__}: {e}".splitlines()[0][:500]})
-        return 1
-    return 0
+        models.update({name: Model(name, mnist, device) for name in args.models.split(",")})
+        return {
+            "device": device,
+            "tinygrad": _version("tinygrad", tinygrad),
+            "numpy": _version("numpy", numpy),
+            "warmup_s": {name: m.warmup_s for name, m in models.items()},
+        }
+
+    def block(request: dict) -> dict:
+        return {"model": request["model"], "times": models[request["model"]].steps(int(request["steps"]))}
+
+    return _beside("child").serve(block, ready)
 
 
 if __name__ == "__main__":

@@ -303,6 +303,60 @@ def test_worker_reports_the_installed_tinygrad_version():
     assert worker._version("no-such-dist", SimpleNamespace(__version__="1.2")) == "1.2"
 
 
+OLD_TRAIN = """
+class RunSpec:  # before harness/spec.py: the spec lived in train.py
+    batch_size = 4
+
+    @classmethod
+    def defaults(cls, name, seed=0):
+        return cls()
+
+
+class Trainer:
+    def __init__(self, spec, mnist, device):
+        if mnist.broken:
+            raise RuntimeError("this old trainer fails")
+
+    def step(self, indices):
+        return 0.0
+
+
+def batch_order(seed, n, batch_size, max_batches):
+    return [[0]] * max_batches
+"""
+
+OLD_DATA = """
+class Mnist:
+    y_train = [0] * 8
+
+
+def load(data_dir):
+    mnist = Mnist()
+    mnist.broken = data_dir == "broken"
+    return mnist
+"""
+
+
+def test_the_worker_runs_against_a_tree_without_child_or_errors_modules(tmp_path):
+    """A side's source tree from before harness/child.py and harness/errors.py (a stand-in trainer, no
+    training): the worker loads the caller's child.py by path, so the protocol, its error line and the
+    exit codes are the caller's."""
+    (tmp_path / "harness").mkdir()
+    for name, text in (("__init__", ""), ("train", OLD_TRAIN), ("data", OLD_DATA)):
+        (tmp_path / "harness" / f"{name}.py").write_text(text)
+    side = continuous.Side("base", "old", None, tmp_path, sys.executable)
+    with continuous.Worker(side, ["mlp"], "CPU", None) as worker:
+        assert worker.ready()["device"] == "CPU"
+        assert len(worker.block("mlp", 2)) == 2
+    assert worker.proc.returncode == 0
+    with pytest.raises(HarnessError) as e, continuous.Worker(side, ["mlp"], "CPU", "broken") as worker:
+        worker.ready()
+    assert e.value.code == ExitCode.ENVIRONMENT
+    assert e.value.message == (
+        f"base side (old ({tmp_path})): its process exited with code 1, no result: RuntimeError: this old trainer fails"
+    )
+
+
 def test_cli_bad_revision_exits_2(project):
     result = CliRunner().invoke(cli, ["continuous", "nope", "--repo", str(project)])
     assert result.exit_code == 2

@@ -23,7 +23,7 @@ def test_isolation_by_default_only_off_the_cpu(devices, choice, expected):
 
 
 def test_isolated_runs_give_the_in_process_results(smoke_run, tmp_path):
-    """Each run in a spawned interpreter: same seeds, same trained weights and accuracy as in one process."""
+    """Each run in a fresh interpreter: same seeds, same trained weights and accuracy as in one process."""
     folder, planned, _ = smoke_run
     mlp = [p for p in planned if p.name == "mlp-tiny"]
     outcome = runner.run_suite("smoke", mlp, tmp_path, isolated=True)

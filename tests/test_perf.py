@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks import perf
 from harness import documents, schema
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import perf  # noqa: E402  (a script in benchmarks/, not a package module)
 
 
 def test_a_path_names_its_dev_device_and_beam():
@@ -125,3 +122,15 @@ def test_rewrite_keeps_the_committed_perf_files_valid(tmp_path):
 def test_the_eval_is_timed_once_per_model_not_per_batch_size():
     work = [["mlp", 128], ["mlp", 256], ["cnn", 128], ["cnn", 512]]
     assert [perf._first_of_model(work, i) for i in range(4)] == [True, False, True, False]
+
+
+def test_a_path_runs_in_a_real_child_process(tmp_path, monkeypatch):
+    """`python -P -m benchmarks.perf --child` through harness.child, started from another folder: a path that
+    does not open here comes back skipped with the child's reason; one over its time limit is stopped."""
+    monkeypatch.chdir(tmp_path)
+    args = _args(eval_reps=0)
+    reply = perf.spawn(perf.PerfPath("NOSUCHDEV"), [["mlp", 128]], args, 1)
+    assert reply["skipped"].startswith("NOSUCHDEV does not open: ")
+    monkeypatch.setattr(perf, "CHILD_TIMEOUT_S", 0.05)  # importing tinygrad alone takes longer
+    reply = perf.spawn(perf.PerfPath("NOSUCHDEV"), [["mlp", 128]], args, 1)
+    assert reply == {"skipped": "NOSUCHDEV: its process gave no reply within 0.05 s and was stopped"}

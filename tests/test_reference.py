@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "torch_reference.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("torch_reference", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmarks import torch_reference
 
 
 def test_harness_numbers_come_from_the_committed_explore_summary():
-    ref = _module()
+    ref = torch_reference
     found = ref.harness_accuracies()
     assert all(len(found[r["explore"]]) == 3 for r in ref.RECIPES)
 
 
 def test_side_by_side_has_the_three_recipes_and_three_sources():
-    ref = _module()
+    ref = torch_reference
     fake = {"MLP 100 steps": [92.5, 92.9], "MLP 1000 steps": [97.0], "CNN 100 steps": [97.5, 97.9, 97.7]}
     table = ref.side_by_side(fake, ref.harness_accuracies())
     lines = table.splitlines()
