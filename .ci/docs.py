@@ -111,9 +111,7 @@ def commands_page() -> str:
 
 def commands_table() -> str:
     lines = ["| command | what it does |", "|---|---|"]
-    lines += [
-        f"| [`{usage(c, x)}`](docs/commands.md#{anchor(p)}) | {first_sentence(c)} |" for p, c, x in leaves()
-    ]
+    lines += [f"| [`{usage(c, x)}`](docs/commands.md#{anchor(p)}) | {first_sentence(c)} |" for p, c, x in leaves()]
     return "\n".join(lines)
 
 
@@ -146,8 +144,11 @@ def pr_comment_excerpt() -> str:
 def source_note(cut: bool = False) -> str:
     source = comment_source()
     rel = source.relative_to(REPO)
-    what = "the golden file of the PR comment" if source.name == "verdict.md" else (
-        "the golden file of the accuracy and step-time check, one section of the PR comment")
+    what = (
+        "the golden file of the PR comment"
+        if source.name == "verdict.md"
+        else ("the golden file of the accuracy and step-time check, one section of the PR comment")
+    )
     return f"*From `{rel}`, {what}{', cut before its folded details' if cut else ''}.*"
 
 
@@ -160,55 +161,76 @@ def pr_comment_full() -> str:
 SCHEMA_ORDER = ["result", "suite", "summary", "baseline", "comparison", "cost", "cost_comparison", "verdict", "perf"]
 
 
-def _resolve(node: dict, defs: dict, seen: tuple[str, ...]) -> tuple[dict, tuple[str, ...]]:
+def _resolve(node: dict, defs: dict) -> tuple[dict, str | None]:
+    """A node with its `$ref` replaced by the definition, and that definition's name."""
     ref = node.get("$ref", "")
     if ref.startswith("#/$defs/"):
         name = ref.split("/")[-1]
-        if name in seen:
-            return {"description": f"(see `{name}` above)"}, seen
-        merged = {**defs[name], **{k: v for k, v in node.items() if k != "$ref"}}
-        return merged, (*seen, name)
-    return node, seen
+        return {**defs[name], **{k: v for k, v in node.items() if k != "$ref"}}, name
+    return node, None
 
 
-def _type(node: dict) -> str:
+def _type(node: dict, defs: dict) -> str:
+    ref = node.get("$ref", "")
+    if ref.endswith(".schema.json"):  # another schema: the document it describes, listed on its own
+        other = ref.removesuffix(".schema.json").split("/")[-1]
+        return f"a [`{other}`](#{other.replace('_', '-')}) document"
+    node, _ = _resolve(node, defs)
     if "const" in node:
         return f"`{json.dumps(node['const'])}`"
     if "enum" in node:
         return " \\| ".join(f"`{json.dumps(v)}`" for v in node["enum"])
     if "oneOf" in node or "anyOf" in node:
-        return " or ".join(_type(n) for n in node.get("oneOf", node.get("anyOf")))
+        return " or ".join(_type(n, defs) for n in node.get("oneOf", node.get("anyOf")))
     kind = node.get("type", "")
     kind = " or ".join(kind) if isinstance(kind, list) else kind
+    if not kind and "properties" in node:
+        kind = "object"
     bounds = []
     for key, sym in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
         if key in node:
             bounds.append(f"{sym} {node[key]}")
     if kind == "array" and isinstance(node.get("items"), dict):
-        inner = _type(node["items"])
-        kind = f"array of {inner}" if inner else "array"
+        kind = f"array of {_type(node['items'], defs)}"
     return " ".join([kind, *bounds]).strip() or "any"
 
 
-def _rows(node: dict, defs: dict, prefix: str, required: bool, seen: tuple[str, ...], depth: int) -> list[str]:
-    node, seen = _resolve(node, defs, seen)
-    rows = []
-    if prefix:
-        desc = " ".join(node.get("description", "").split()).replace("|", "\\|")
-        rows.append(f"| `{prefix}` | {_type(node)} | {'yes' if required else ''} | {desc} |")
-    if depth >= 4:
+def _inner(node: dict, defs: dict) -> tuple[dict, str | None, bool]:
+    """The object whose fields are listed under a field (itself, its one object alternative of a `null or
+    object`, or its array's items), the definition it came from, and whether it is an array's item."""
+    name = None
+    alternatives = node.get("oneOf", node.get("anyOf"))
+    if alternatives:
+        found = [_resolve(a, defs) for a in alternatives]
+        found = [(o, n) for o, n in found if "properties" in o or o.get("type") == "array"]
+        if len(found) == 1:
+            node, name = found[0]
+    if node.get("type") == "array" and isinstance(node.get("items"), dict):
+        items, name = _resolve(node["items"], defs)
+        return items, name, True
+    return node, name, False
+
+
+def _rows(node: dict, defs: dict, prefix: str, required: bool, shown: dict[str, str], depth: int) -> list[str]:
+    """A table row per field, depth first; a definition used again points at its first listing."""
+    node, name = _resolve(node, defs)
+    inner, inner_name, is_array = _inner(node, defs)
+    name = name or inner_name
+    desc = " ".join(node.get("description", "").split()).replace("|", "\\|")
+    if name in shown and prefix:
+        desc = " ".join([desc, f"fields as `{shown[name]}`"]).strip()
+    rows = [f"| `{prefix}` | {_type(node, defs)} | {'yes' if required else ''} | {desc} |"] if prefix else []
+    if (name in shown and prefix) or depth >= 6:
         return rows
-    items = node.get("items")
-    if node.get("type") == "array" and isinstance(items, dict):
-        items, seen_items = _resolve(items, defs, seen)
-        if "properties" in items:
-            return rows + _rows(items, defs, f"{prefix}[]", False, seen_items, depth + 1)[1:]
-    need = set(node.get("required", []))
-    for key, sub in node.get("properties", {}).items():
-        rows += _rows(sub, defs, f"{prefix}.{key}" if prefix else key, key in need, seen, depth + 1)
-    extra = node.get("additionalProperties")
+    if name and prefix:
+        shown[name] = prefix
+    prefix = f"{prefix}[]" if is_array else prefix
+    need = set(inner.get("required", []))
+    for key, sub in inner.get("properties", {}).items():
+        rows += _rows(sub, defs, f"{prefix}.{key}" if prefix else key, key in need, shown, depth + 1)
+    extra = inner.get("additionalProperties")
     if isinstance(extra, dict) and prefix:
-        rows += _rows(extra, defs, f"{prefix}.*", False, seen, depth + 1)
+        rows += _rows(extra, defs, f"{prefix}.*", False, shown, depth + 1)
     return rows
 
 
@@ -225,18 +247,30 @@ def results_format() -> str:
         d = docs[n]
         version = d.get("properties", {}).get("schema_version", {})
         version = version.get("const", version.get("maximum", "?"))
-        out += ["", f"## {n.replace('_', '-')}", "", f"**{d.get('title', n)}** (`schemas/{files[n].name}`, "
-                f"`schema_version` {version}). {d.get('description', '')}", ""]
+        out += [
+            "",
+            f"## {n.replace('_', '-')}",
+            "",
+            f"**{d.get('title', n)}** (`schemas/{files[n].name}`, "
+            f"`schema_version` {version}). {d.get('description', '')}",
+            "",
+        ]
         out += ["| field | type | required | description |", "|---|---|---|---|"]
-        out += _rows(d, d.get("$defs", {}), "", True, (), 0)
+        out += _rows(d, d.get("$defs", {}), "", True, {}, 0)
     return "\n".join(out)
 
 
 # --- the defaults table -------------------------------------------------------------------------------
 
 TRIAL = REPO / "results" / "device-choice"
-OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "nesterov": "Nesterov", "lamb": "LAMB",
-              "rmsprop": "RMSprop"}
+OPTIMIZERS = {
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "sgd": "SGD",
+    "nesterov": "Nesterov",
+    "lamb": "LAMB",
+    "rmsprop": "RMSprop",
+}
 MODELS = {"mlp": "MLP", "cnn": "CNN"}
 
 
@@ -249,15 +283,20 @@ def _recipe(config: dict) -> str:
     schedule = "" if config["schedule"] == "constant" else f" {config['schedule']}"
     hidden = config["model_config"].get("hidden")
     arch = f" {'-'.join(map(str, [784, *hidden, 10]))}" if hidden else ""
-    return (f"{arch.strip() or 'beautiful_mnist'}: {OPTIMIZERS.get(config['optimizer'], config['optimizer'])}, "
-            f"LR {config['lr']:g}{schedule}, BS {config['batch_size']}, {config['steps']} steps")
+    return (
+        f"{arch.strip() or 'beautiful_mnist'}: {OPTIMIZERS.get(config['optimizer'], config['optimizer'])}, "
+        f"LR {config['lr']:g}{schedule}, BS {config['batch_size']}, {config['steps']} steps"
+    )
 
 
 def defaults_table() -> str:
     rows = json.loads((TRIAL / "trial.json").read_text(encoding="utf-8"))["rows"]
     records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((TRIAL / "runs").glob("*/*.json"))]
-    out = ["| model | defaults | device | test accuracy (3 seeds) | step time (median) | time to target | "
-           "wall time of the process |", "|---|---|---|---|---|---|---|"]
+    out = [
+        "| model | defaults | device | test accuracy (3 seeds) | step time (median) | time to target | "
+        "wall time of the process |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for model in ("mlp", "cnn"):
         config = next(r["config"] for r in records if r["config"]["model"] == model)
         target = next(r["target"]["accuracy"] for r in records if r["config"]["model"] == model)
@@ -277,10 +316,13 @@ def defaults_table() -> str:
     env = rec["environment"]
     cpu = env["cpu"]
     isa = "AVX-512" if "avx512f" in cpu["simd_flags"] else "AVX2" if "avx2" in cpu["simd_flags"] else "no AVX2"
-    out += ["", f"Measured on a {cpu['cores']}-core {cpu['model']} machine ({isa}, no GPU), Python "
-            f"{env['python']['version']}, tinygrad {env['packages']['tinygrad']}, {rec['started_at'][:10]}: seeds 0, "
-            "1 and 2, each a fresh process with warm compile caches; time to target includes the evaluations "
-            "(source: `results/device-choice/`, made by `benchmarks/device_choice.py`)."]
+    out += [
+        "",
+        f"Measured on a {cpu['cores']}-core {cpu['model']} machine ({isa}, no GPU), Python "
+        f"{env['python']['version']}, tinygrad {env['packages']['tinygrad']}, {rec['started_at'][:10]}: seeds 0, "
+        "1 and 2, each a fresh process with warm compile caches; time to target includes the evaluations "
+        "(source: `results/device-choice/`, made by `benchmarks/device_choice.py`).",
+    ]
     return "\n".join(out)
 
 

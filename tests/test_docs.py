@@ -73,8 +73,19 @@ TRAINS = {
     ("suite", "run", "gate"): ["--only", "mlp-default", "--seeds", "0"],
 }
 # Commands that read and print, at full settings.
-READS = {("compare",), ("report",), ("validate",), ("devices",), ("suite", "list"), ("suite", "show"),
-         ("baseline", "list"), ("baseline", "show"), ("data", "path"), ("data", "verify"), ("--help",)}
+READS = {
+    ("compare",),
+    ("report",),
+    ("validate",),
+    ("devices",),
+    ("suite", "list"),
+    ("suite", "show"),
+    ("baseline", "list"),
+    ("baseline", "show"),
+    ("data", "path"),
+    ("data", "verify"),
+    ("--help",),
+}
 SKIPPED = {
     "docker": "the container commands: .ci/image (called by .ci/run) builds and runs the image for real",
     ".ci/setup": ".ci/run runs .ci/setup before the tests; here it would install packages",
@@ -186,6 +197,8 @@ def test_every_readme_command_runs(tmp_path):
             argv = [a.replace("{work}", str(work)) for a in argv]
             cwd = REPO if step.cwd == "repo" else work
             result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-            assert result.returncode == 0, f"README: {step.line}\nran: {argv}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+            assert result.returncode == 0, (
+                f"README: {step.line}\nran: {argv}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+            )
         ran.append(step.line)
     assert any("mnist-bench cnn" in line for line in ran)
