@@ -109,9 +109,30 @@ def commands_page() -> str:
     return "\n".join(lines)
 
 
+# Where each command sits in the README's table, in the order a newcomer meets them; a command missing
+# here still appears, last, under "other", so a new command can never be left out of the table.
+TASKS = {
+    "one run": ["mlp", "cnn", "devices", "warmup", "data fetch", "data verify", "data path"],
+    "many runs": ["suite list", "suite show", "suite run", "merge", "repro"],
+    "gating": ["baseline save", "baseline list", "baseline show", "compare", "cost", "continuous"],
+    "reading results": ["report", "validate"],
+    "CI plumbing": ["verdict", "history"],
+}
+
+
 def commands_table() -> str:
-    lines = ["| command | what it does |", "|---|---|"]
-    lines += [f"| [`{usage(c, x)}`](docs/commands.md#{anchor(p)}) | {first_sentence(c)} |" for p, c, x in leaves()]
+    order = {name: (i, j) for i, names in enumerate(TASKS.values()) for j, name in enumerate(names)}
+    task_of = {name: task for task, names in TASKS.items() for name in names}
+
+    def key(row):
+        name = row[0].removeprefix("mnist-bench ")
+        return order.get(name, (len(TASKS), 0)), name
+
+    lines = ["| for | command | what it does |", "|---|---|---|"]
+    for path, cmd, ctx in sorted(leaves(), key=key):
+        name = path.removeprefix("mnist-bench ")
+        link = f"[`{usage(cmd, ctx)}`](docs/commands.md#{anchor(path)})"
+        lines.append(f"| {task_of.get(name, 'other')} | {link} | {first_sentence(cmd)} |")
     return "\n".join(lines)
 
 
