@@ -136,6 +136,16 @@ def commands_table() -> str:
     return "\n".join(lines)
 
 
+def exit_codes() -> str:
+    """The exit codes as the top-level `--help` states them."""
+    help_text = command_group().help or ""
+    para = next((p for p in help_text.split("\n\n") if "Exit codes:" in p), "")
+    words = " ".join(para.replace("\b", "").split())
+    if not words:
+        raise SystemExit("docs: the top-level --help no longer states the exit codes")
+    return f"{words.rstrip('.')}; [one run](docs/runs.md#exit-codes) lists each case."
+
+
 # --- the PR comment ------------------------------------------------------------------------------------
 
 
@@ -351,6 +361,7 @@ def defaults_table() -> str:
 
 PARTS: dict[str, tuple[str, Callable[[], str]]] = {
     "commands-table": ("README.md", commands_table),
+    "exit-codes": ("README.md", exit_codes),
     "pr-comment": ("README.md", pr_comment_excerpt),
     "defaults": ("README.md", defaults_table),
     "commands": ("docs/commands.md", commands_page),
