@@ -162,6 +162,9 @@ def quoted(lines: list[str]) -> list[str]:
     return [f"> {line}".rstrip() for line in lines]
 
 
+EXCERPT_LINES = 20
+
+
 def pr_comment_excerpt() -> str:
     """The comment up to its first folded section: what a reviewer sees without clicking."""
     lines = comment_lines()
@@ -169,10 +172,16 @@ def pr_comment_excerpt() -> str:
     body = lines[:cut]
     while body and not body[-1].strip():
         body.pop()
-    return "\n".join([*quoted(body), "", source_note(cut < len(lines))])
+    if len(body) > EXCERPT_LINES:  # the README shows the top of a long comment; docs/gates.md all of it
+        body = [*body[:EXCERPT_LINES], "", "..."]
+    cut_short = cut < len(lines) or body[-1] == "..."
+    note = source_note(
+        ", cut short; all of it is in [the gates](docs/gates.md#what-a-pull-request-sees)" if cut_short else ""
+    )
+    return "\n".join([*quoted(body), "", note])
 
 
-def source_note(cut: bool = False) -> str:
+def source_note(tail: str = "") -> str:
     source = comment_source()
     rel = source.relative_to(REPO)
     what = (
@@ -180,7 +189,7 @@ def source_note(cut: bool = False) -> str:
         if source.name == "verdict.md"
         else ("the golden file of the accuracy and step-time check, one section of the PR comment")
     )
-    return f"*From `{rel}`, {what}{', cut before its folded details' if cut else ''}.*"
+    return f"*From `{rel}`, {what}{tail}.*"
 
 
 def pr_comment_full() -> str:
