@@ -202,3 +202,26 @@ def test_every_readme_command_runs(tmp_path):
             )
         ran.append(step.line)
     assert any("mnist-bench cnn" in line for line in ran)
+
+
+def _slug(heading: str) -> str:
+    """The anchor GitHub (and mkdocs' toc) gives a heading: lower case, punctuation dropped, spaces to -."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_readme_links_resolve():
+    """mkdocs --strict checks the links between docs/ pages; this checks the README's, which it never sees."""
+    text = README.read_text(encoding="utf-8")
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue  # a web address
+        path, _, fragment = target.partition("#")
+        file = REPO / path if path else README
+        if not file.exists():
+            broken.append(target)
+        elif fragment and file.suffix == ".md":
+            headings = re.findall(r"^#+ (.+)$", file.read_text(encoding="utf-8"), re.M)
+            if fragment not in {_slug(h) for h in headings}:
+                broken.append(target)
+    assert not broken, f"README links to nothing: {broken}"
