@@ -27,6 +27,7 @@ golden files. tests/test_docs.py runs `--check`.
 from __future__ import annotations
 
 import argparse
+import html
 import importlib
 import json
 import re
@@ -83,7 +84,15 @@ def walk(group):
 def usage(cmd, ctx) -> str:
     """`mnist-bench suite run NAME`: the command path and its arguments, without `[OPTIONS]`."""
     pieces = [p for p in cmd.collect_usage_pieces(ctx) if p != "[OPTIONS]"]
-    return " ".join([ctx.command_path, *pieces]).replace("|", "\\|")
+    return " ".join([ctx.command_path, *pieces])
+
+
+def code(text: str) -> str:
+    """Inline code for a table cell. A `|` inside backticks ends the cell on GitHub unless escaped, and the
+    escape shows on the mkdocs site, so such text becomes an HTML code element with the pipe as an entity."""
+    if "|" not in text:
+        return f"`{text}`"
+    return f"<code>{html.escape(text).replace('|', '&#124;')}</code>"
 
 
 def first_sentence(cmd) -> str:
@@ -103,7 +112,7 @@ def leaves():
 
 def commands_page() -> str:
     lines = ["| command | what it does |", "|---|---|"]
-    lines += [f"| [`{usage(c, x)}`](#{anchor(p)}) | {first_sentence(c)} |" for p, c, x in leaves()]
+    lines += [f"| [{code(usage(c, x))}](#{anchor(p)}) | {first_sentence(c)} |" for p, c, x in leaves()]
     for path, cmd, ctx in walk(command_group()):
         lines += ["", f"## {path}", "", "```text", cmd.get_help(ctx).rstrip(), "```"]
     return "\n".join(lines)
@@ -131,7 +140,7 @@ def commands_table() -> str:
     lines = ["| for | command | what it does |", "|---|---|---|"]
     for path, cmd, ctx in sorted(leaves(), key=key):
         name = path.removeprefix("mnist-bench ")
-        link = f"[`{usage(cmd, ctx)}`](docs/commands.md#{anchor(path)})"
+        link = f"[{code(usage(cmd, ctx))}](docs/commands.md#{anchor(path)})"
         lines.append(f"| {task_of.get(name, 'other')} | {link} | {first_sentence(cmd)} |")
     return "\n".join(lines)
 
