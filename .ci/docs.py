@@ -12,12 +12,13 @@ A generated part sits between two marker comments in a Markdown file:
 
 Everything outside the markers is written by hand. The parts and their sources:
 
-- `commands`, `commands-table`: the click command group behind the `mnist-bench` console script
-  (its help texts, exactly as `mnist-bench COMMAND --help` prints them at 100 columns);
+- `commands`, `commands-table`, `exit-codes`: the click command group behind the `mnist-bench` console
+  script (its help texts, exactly as `mnist-bench COMMAND --help` prints them at 100 columns);
 - `pr-comment`, `pr-comment-full`: the PR comment's golden file (tests/fixtures/golden/verdict.md;
   until that exists, the gate check's own golden comment, compare.md);
 - `results-format`: the JSON Schemas in schemas/;
-- `defaults`: the committed trial in results/device-choice/ (its run records and trial.json).
+- `defaults`: the committed trial in results/device-choice/ (its run records and trial.json);
+- `cpu-paths`: the committed perf documents results/perf/cpu-paths-{mlp,cnn}.json.
 
 It lives in .ci/ with the other scripts CI runs (it is no part of the installed package) and reads only
 what survives a refactor of harness/: the console script's entry point, schemas/, results/ and the
@@ -375,6 +376,60 @@ def defaults_table() -> str:
     return "\n".join(out)
 
 
+# --- the CPU paths table ------------------------------------------------------------------------------
+
+PERF = [REPO / "results" / "perf" / "cpu-paths-mlp.json", REPO / "results" / "perf" / "cpu-paths-cnn.json"]
+
+
+def _path_label(path: str, doc: dict) -> str:
+    labels = {"CPU": "CPU (clang)", "CL": "**CL (PoCL)**", "torch": "PyTorch"}
+    if path.endswith("+BEAM"):
+        return f"{path.removesuffix('+BEAM')} + cached BEAM={doc['settings']['beam']}"
+    return labels.get(path, path)
+
+
+def cpu_paths() -> str:
+    out = [
+        "| model | BS | path | step ms (median, p10-p90) | GFLOP/s | vs PyTorch | eval of 10,000 images, ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in PERF]
+    for doc in docs:
+        torch = {(r["model"], r["batch_size"]): r["step_s"]["median"] for r in doc["rows"] if r["path"] == "torch"}
+        for r in doc["rows"]:
+            st = r["step_s"]
+            ms = f"{st['median'] * 1000:.1f} ({st['p10'] * 1000:.1f}-{st['p90'] * 1000:.1f})"
+            base = torch.get((r["model"], r["batch_size"]))
+            ratio = "-" if r["path"] == "torch" or not base else f"{st['median'] / base:.1f}x"
+            ev = doc["eval"][r["model"]].get(r["path"], {}).get("median")
+            bold = r["path"] == "CL"
+            out.append(
+                f"| {MODELS[r['model']]} | {r['batch_size']} | {_path_label(r['path'], doc)} | "
+                f"{f'**{ms}**' if bold else ms} | {r['gflops']:.1f} | {ratio} | "
+                f"{'-' if ev is None else f'{ev * 1000:,.0f}'} |"
+            )
+    env = docs[0]["environment"]
+    cpu = env["cpu"]
+    isa = "AVX-512" if "avx512f" in cpu["simd_flags"] else "AVX2"
+    llvm = docs[0]["paths"].get("CPU:LLVM", {}).get("description", "")
+    llvm = llvm[llvm.find("libLLVM") :].rstrip(")") if "libLLVM" in llvm else "no libLLVM"
+    settings = [d["settings"] for d in docs]
+    out += [
+        "",
+        f"Measured on a {cpu['cores']}-core {cpu['model']} machine ({isa}), {docs[0]['created_at'][:10]}: tinygrad "
+        f"{env['packages']['tinygrad']}, {env['compiler']['version']}, {llvm}, torch "
+        f"{(docs[0]['torch_version'] or '').split(' (')[0]} on {settings[0]['torch_threads']} thread; "
+        + "; ".join(
+            f"{MODELS[d['rows'][0]['model']]} {d['settings']['steps']} timed steps x {d['settings']['rounds']} rounds"
+            for d in docs
+        )
+        + ", each path a fresh process per round, the paths' order rotating (source: "
+        + ", ".join(f"`{p.relative_to(REPO)}`" for p in PERF)
+        + ").",
+    ]
+    return "\n".join(out)
+
+
 # --- the parts, and where each one goes ---------------------------------------------------------------
 
 PARTS: dict[str, tuple[str, Callable[[], str]]] = {
@@ -385,6 +440,7 @@ PARTS: dict[str, tuple[str, Callable[[], str]]] = {
     "commands": ("docs/commands.md", commands_page),
     "pr-comment-full": ("docs/gates.md", pr_comment_full),
     "results-format": ("docs/results-format.md", results_format),
+    "cpu-paths": ("docs/performance.md", cpu_paths),
 }
 
 
