@@ -181,16 +181,17 @@ def test_ci_runs_the_readme_test_command():
         assert command in ci, f"{command!r} is not a line of .ci/run"
 
 
-@pytest.mark.slow
-def test_every_readme_command_runs(tmp_path):
-    """About a minute on 2 cores: a 3-step CNN, one gate-suite MLP run, the pytest collections, the site."""
+def run_commands(lines: list[str], tmp_path: Path) -> list[str]:
+    """Runs each planned command in order (they share one scratch folder); fails on the first that exits
+    non-zero, naming the README line. Returns the lines it ran."""
     work = tmp_path / "work"
-    work.mkdir()
-    shutil.copytree(REPO / "results", work / "results", ignore=shutil.ignore_patterns("runs"))
+    work.mkdir(exist_ok=True)
+    if not (work / "results").exists():
+        shutil.copytree(REPO / "results", work / "results", ignore=shutil.ignore_patterns("runs"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     env.pop("MNIST_BENCH_OUT", None)  # records go to results/runs in the scratch folder
     ran = []
-    for step in map(plan, readme_lines(README.read_text(encoding="utf-8"))):
+    for step in map(plan, lines):
         if step.skip:
             continue
         for argv in [step.argv, *step.after]:
@@ -201,6 +202,18 @@ def test_every_readme_command_runs(tmp_path):
                 f"README: {step.line}\nran: {argv}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
             )
         ran.append(step.line)
+    return ran
+
+
+def test_a_failing_command_fails_the_run(tmp_path):
+    with pytest.raises(AssertionError, match="README: mnist-bench compare no-such-folder"):
+        run_commands(["mnist-bench devices --help", "mnist-bench compare no-such-folder --baseline auto"], tmp_path)
+
+
+@pytest.mark.slow
+def test_every_readme_command_runs(tmp_path):
+    """About a minute on 2 cores: a 3-step CNN, one gate-suite MLP run, the pytest collections, the site."""
+    ran = run_commands(readme_lines(README.read_text(encoding="utf-8")), tmp_path)
     assert any("mnist-bench cnn" in line for line in ran)
 
 
