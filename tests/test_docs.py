@@ -212,7 +212,8 @@ def test_a_failing_command_fails_the_run(tmp_path):
 
 @pytest.mark.slow
 def test_every_readme_command_runs(tmp_path):
-    """About a minute on 2 cores: a 3-step CNN, one gate-suite MLP run, the pytest collections, the site."""
+    """A 3-step CNN, one gate-suite MLP run, the pytest collections, the site: 160 s on a shared 2-core VM
+    (load average 6-8; about 90 s of CPU time)."""
     ran = run_commands(readme_lines(README.read_text(encoding="utf-8")), tmp_path)
     assert any("mnist-bench cnn" in line for line in ran)
 
