@@ -12,11 +12,11 @@ A generated part sits between two marker comments in a Markdown file:
 
 Everything outside the markers is written by hand. The parts and their sources:
 
-- `commands`, `commands-table`, `exit-codes`: the click command group behind the `mnist-bench` console
+- `commands`, `commands-table`, `exit-codes`, `rule-metrics`: the click command group behind the `mnist-bench` console
   script (its help texts, exactly as `mnist-bench COMMAND --help` prints them at 100 columns);
 - `pr-comment`, `pr-comment-full`: the PR comment's golden file (tests/fixtures/golden/verdict.md;
   until that exists, the gate check's own golden comment, compare.md);
-- `results-format`: the JSON Schemas in schemas/;
+- `results-format`, `rule-metrics`: the JSON Schemas in schemas/;
 - `defaults`: the committed trial in results/device-choice/ (its run records and trial.json);
 - `cpu-paths`: the committed perf documents results/perf/cpu-paths-{mlp,cnn}.json.
 
@@ -154,6 +154,25 @@ def exit_codes() -> str:
     if not words:
         raise SystemExit("docs: the top-level --help no longer states the exit codes")
     return f"{words.rstrip('.')}; [one run](docs/runs.md#exit-codes) lists each case."
+
+
+def rule_metrics() -> str:
+    """The metrics a rule can name (the summary schema's) and the default rules (`compare --rule`'s)."""
+    summary = json.loads((REPO / "schemas" / "summary.schema.json").read_text(encoding="utf-8"))
+    names = list(summary["$defs"]["config"]["properties"]["metrics"]["properties"])
+    compare = command_group().commands["compare"]
+    (rule,) = [p for p in compare.params if p.name in ("rule", "rules", "rule_texts")]
+    shown = rule.show_default if isinstance(rule.show_default, str) else " ".join(rule.default or ())
+    defaults = re.findall(r"[a-z0-9_]+:[+-][0-9.]+(?:pp|%)", shown)
+    if not defaults:
+        raise SystemExit("docs: `compare --rule` no longer shows its default rules")
+    return "\n".join(
+        [
+            "Default rules (`mnist-bench compare --help`): " + ", ".join(f"`{r}`" for r in defaults) + ".",
+            "",
+            "Metrics a rule can name (`schemas/summary.schema.json`): " + ", ".join(f"`{n}`" for n in names) + ".",
+        ]
+    )
 
 
 # --- the PR comment ------------------------------------------------------------------------------------
@@ -438,6 +457,7 @@ PARTS: dict[str, tuple[str, Callable[[], str]]] = {
     "pr-comment": ("README.md", pr_comment_excerpt),
     "defaults": ("README.md", defaults_table),
     "commands": ("docs/commands.md", commands_page),
+    "rule-metrics": ("docs/gates.md", rule_metrics),
     "pr-comment-full": ("docs/gates.md", pr_comment_full),
     "results-format": ("docs/results-format.md", results_format),
     "cpu-paths": ("docs/performance.md", cpu_paths),

@@ -8,7 +8,7 @@ import itertools
 from collections import defaultdict
 from typing import Any
 
-from harness import results, stats, summary
+from harness import results, rules, summary
 from harness.spec import RunSpec
 
 AXES = ("lr", "batch_size", "steps", "optimizer")
@@ -22,18 +22,29 @@ def summaries(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [summary.build(name, rs) for name, rs in sorted(by_suite.items())]
 
 
-def compare_accuracy(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, float | None]:
-    """How config b's accuracy differs from a's, in words, with the t-test p-value."""
+# Any accuracy change beyond the seed noise: the gate's points rule with no minimum effect, so the report
+# and the gate never disagree about the same two sets of seeds.
+ACCURACY_RULE = rules.parse_rule("accuracy:-0pp")
+
+
+def compare_accuracy(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, str]:
+    """How config b's accuracy differs from a's, in words, and the rules engine's verdict (b against a)."""
     sa, sb = a["metrics"]["accuracy"], b["metrics"]["accuracy"]
     if sa is None or sb is None:
-        return "not comparable (a run diverged or failed)", None
+        return "not comparable (a run diverged or failed)", "info"
     delta = sb["mean"] - sa["mean"]
-    p = stats.welch_p(sa["values"], sb["values"])
-    if sa["n"] < 2 or sb["n"] < 2:
-        return f"{delta:+.2f} pp (one seed: significance not testable)", p
-    if stats.intervals_overlap(sa, sb) or (p is not None and p >= 0.05):
-        return f"no significant difference ({delta:+.2f} pp, p={p:.2g})", p
-    return f"{'better' if delta > 0 else 'worse'} by {abs(delta):.2f} pp (p={p:.2g})", p
+    if sa["n"] < 2 and sb["n"] < 2:
+        return f"{delta:+.2f} pp (one seed each: no seed noise to test against)", "info"
+    verdict = ACCURACY_RULE.check(sa, sb)[0]
+    noise = f"{rules.NOISE_Z:g} x seed SE {rules.seed_noise(sa, sb) / rules.NOISE_Z:.2f} pp"
+    if verdict == "pass":
+        return f"no significant difference ({delta:+.2f} pp, within {noise})", verdict
+    return f"{'better' if delta > 0 else 'worse'} by {abs(delta):.2f} pp (beyond {noise})", verdict
+
+
+def within_noise(best: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether `other`'s accuracy is not significantly below `best`'s (the same rule as compare_accuracy)."""
+    return ACCURACY_RULE.check(best, other)[0] != "regression"
 
 
 def flat_config(c: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import click
 
 from harness import __version__, console, inputs, results
 from harness.errors import ExitCode, HarnessError
+from harness.rules import DEFAULT_RULES
 
 
 def _error_line(message: str) -> str:
@@ -666,7 +667,7 @@ def baseline_show(path: Path) -> None:
     "--rule",
     "rule_texts",
     multiple=True,
-    show_default="accuracy:-0.3pp and step_time_p10:+10%",
+    show_default=", ".join(DEFAULT_RULES),
     help="Regression rule, repeatable.",
 )
 @click.option("--strict-env", is_flag=True, help="A different device, CPU/GPU or tinygrad is an error (exit 2).")
@@ -707,7 +708,9 @@ def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_miss
 @click.option("--rounds", type=click.IntRange(min=2), default=6, help="Timed blocks per side.")
 @click.option("--mlp-steps", type=click.IntRange(min=1), default=10, help="MLP steps per block.")
 @click.option("--cnn-steps", type=click.IntRange(min=1), default=2, help="CNN steps per block.")
-@click.option("--rule", "rule_texts", multiple=True, show_default="step_time:+5%", help="Regression rule, repeatable.")
+@click.option(
+    "--rule", "rule_texts", multiple=True, show_default="step_time_s:+5%", help="Regression rule, repeatable."
+)
 @click.option("--device", show_default="each side's own default", help="Device for both sides, e.g. CPU or CL.")
 @click.option(
     "--base-prefix",
@@ -748,10 +751,10 @@ def continuous(
     Both sides run alternately in their own processes; no stored baseline is needed.
     Exit 0 pass, 1 regression, 2 bad input, 4 a side could not be set up or crashed.
     """
-    from harness import compare as cmp
     from harness import continuous as ab
+    from harness.rules import parse_rule
 
-    rules = [cmp.parse_rule(t) for t in (rule_texts or ab.DEFAULT_RULES)]
+    rules = [parse_rule(t) for t in (rule_texts or ab.DEFAULT_RULES)]
     prefixes = (inputs.split_command(base_prefix, "--base-prefix"), inputs.split_command(head_prefix, "--head-prefix"))
     workload = ab.Workload(list(models or ("mlp", "cnn")), rounds, {"mlp": mlp_steps, "cnn": cnn_steps})
     doc = ab.run(

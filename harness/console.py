@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.metrics import METRICS, format_stat, header
+
 
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
@@ -105,19 +107,18 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-SUMMARY_METRICS = ("accuracy", "step_time_s", "time_to_target_s", "wall_s")
+TABLE = tuple(name for name, m in METRICS.items() if m.table)  # accuracy first: the registry's order
 
 
 def summary_table(summary: dict[str, Any]) -> str:
-    """One row per config: seeds, targets met, status counts, and mean ± std of SUMMARY_METRICS
+    """One row per config: seeds, targets met, status counts, and mean ± std of TABLE
     (names, units and scales from the metric registry)."""
-    from harness.summary import format_stat, header
 
-    head = ("config", "n", header("accuracy"), "target met", *map(header, SUMMARY_METRICS[1:]), "status")
+    head = ("config", "n", header("accuracy"), "target met", *map(header, TABLE[1:]), "status")
     rows = [head]
     for c in summary["configs"]:
         m = c["metrics"]
-        cells = [format_stat(m[name], name, n=False, unit=False) for name in SUMMARY_METRICS]
+        cells = [format_stat(m[name], name, n=False, unit=False) for name in TABLE]
         rows.append(
             (
                 c["key"],

@@ -38,10 +38,11 @@ from packaging.utils import canonicalize_name
 
 from harness import atomic, compare, data, env, stats, summary
 from harness.errors import ExitCode, HarnessError
+from harness.rules import Rule, judge
 
 SUITE = "continuous"
 METRIC = "step_time_s"
-DEFAULT_RULES = ("step_time:+5%",)
+DEFAULT_RULES = ("step_time_s:+5%",)
 # The default workload: per round and side, a block of MLP and CNN steps after the warm-up steps. It stays
 # fixed because the README's false-alarm rate and detectable effect size hold for this workload only.
 DEFAULT_ROUNDS = 6
@@ -393,14 +394,14 @@ def verdict_document(
     readies: list[dict[str, Any]],
     samples: list[dict[str, list[list[float]]]],
     workload: Workload,
-    rules: list[compare.Rule],
+    rules: list[Rule],
     wall_s: float,
 ) -> dict[str, Any]:
     """The comparison document (head as `current`, base as `baseline`) with the workload and raw samples."""
     rows, problems, untested = [], [], []
     for model in workload.models:
         base, head = (stats.describe(block_medians(s[model])) for s in samples)
-        r, p, u = compare.judge(model, {METRIC: base}, {METRIC: head}, rules)
+        r, p, u = judge(model, {METRIC: base}, {METRIC: head}, rules)
         rows, problems, untested = rows + r, problems + p, untested + u
     machines = [_machine(side, ready) for side, ready in zip(sides, readies, strict=True)]
     env_diff = summary.env_differences([machines[0]], [machines[1]], ("base", "head"), ENV_FIELDS)
@@ -455,7 +456,7 @@ def run(
     head: str | None,
     *,
     workload: Workload,
-    rules: list[compare.Rule],
+    rules: list[Rule],
     device: str | None = None,
     data_dir: str | None = None,
     prefixes: tuple[list[str], list[str]] = ([], []),

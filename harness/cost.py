@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from harness import __version__, counters, devices, results, schema
+from harness import __version__, counters, devices, results, rules, schema
 from harness.data import Mnist
 from harness.errors import ExitCode, HarnessError
+from harness.metrics import COUNTS
 from harness.spec import RunSpec
 from harness.train import WARMUP_STEPS, Trainer, batch_order, step_lr
 
@@ -36,7 +37,6 @@ EVAL_STEPS = 2  # measured eval batches after the eval warm-up
 NOT_IN_DIGEST = ("seed", "steps", "eval_every", "log_every")
 # tinygrad settings that never change the kernels or their estimates; every other set tinygrad variable goes in the key
 ENV_NOT_IN_KEY = ("DEV", "DEBUG", "CACHEDB", "CACHELEVEL", "CCACHE", "NUM_CPU_THREADS", "CC")
-# (section, metric): gated exactly (an increase above the tolerance is a regression)
 GATED = (
     ("train_step", "kernels"),
     ("train_step", "flops"),
@@ -386,29 +386,25 @@ def check_tolerance(tolerance_pct: float) -> None:
 
 
 def compare_profiles(base: dict[str, Any], cur: dict[str, Any], tolerance_pct: float = 0.0) -> list[dict[str, Any]]:
-    """One row per gated metric: regression if it rose by more than `tolerance_pct` %, improvement if it fell."""
+    """One row per gated count (metrics.COUNTS), judged by the rules engine's exact check: a rise beyond
+    `tolerance_pct` % is a regression, a fall an improvement, anything else passes (named when it changed)."""
     rows = []
-    for section, metric in GATED:
-        b, c = base[section][metric], cur[section][metric]
+    for m in COUNTS:
+        b, c = m.of_profile(base), m.of_profile(cur)
+        if b is None or c is None:
+            continue  # a count one side's harness did not measure yet
+        verdict, reason, _ = rules.exact_rule(m, tolerance_pct).check(rules.stat(b), rules.stat(c))
         delta = c - b
-        pct = 100 * delta / b if b else (0.0 if not delta else None)
-        if delta > 0 and (pct is None or pct > tolerance_pct):
-            verdict = "regression"
-        elif delta > 0:
-            verdict = "changed"  # within the tolerance: listed, not failed
-        elif delta < 0:
-            verdict = "improvement"
-        else:
-            verdict = "same"
         rows.append(
             {
                 "model": cur["model"],
-                "metric": f"{section}.{metric}",
+                "metric": m.name,
                 "baseline": b,
                 "current": c,
                 "delta": delta,
-                "delta_pct": pct,
+                "delta_pct": 100 * delta / b if b else (0.0 if not delta else None),
                 "verdict": verdict,
+                "reason": reason,
             }
         )
     return rows
@@ -427,7 +423,7 @@ def compare(current: dict[str, Any], baselines: list[dict[str, Any]], tolerance_
         diff = kernel_diff(base["kernels"], cur["kernels"])
         rows += model_rows
         for r in model_rows:
-            if r["verdict"] != "same":
+            if r["delta"]:
                 changes.append(f"{r['model']} {r['metric']}: {describe_delta(r)}")
             if r["verdict"] == "regression":
                 problems.append(f"{r['model']} {r['metric']}: {describe_delta(r)} > tolerance {tolerance_pct:g}%")

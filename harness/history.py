@@ -1,41 +1,37 @@
 """The gate's numbers as github-action-benchmark input (`customSmallerIsBetter` JSON), for a history chart.
 
 Our own JSON (the suite summary, the cost document) stays the source of truth; this is a lossy view of
-it: one entry per config and metric, every value oriented so that smaller is better (accuracy becomes
-the test error in %), named `<suite>/<config> <metric>` so that each gets its own chart over commits.
+it: one entry per config and charted metric (the registry's `history` flag), every value oriented so
+that smaller is better (accuracy becomes the test error in %), named `<suite>/<config> <metric>` with
+the registry's metric name, so that each gets its own chart over commits.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from harness import summary
+from harness.metrics import METRICS, Metric, format_stat
 
-# summary metric -> (name in the chart, unit, value from the metric's mean); only smaller-is-better views
-SUMMARY_METRICS = {
-    "accuracy": ("test error", "%", lambda mean: 100.0 - mean),
-    "step_time_p10_s": ("step time p10", "ms", lambda mean: mean * 1e3),
-    "step_time_s": ("step time median", "ms", lambda mean: mean * 1e3),
-    "time_to_target_s": ("time to target", "s", lambda mean: mean),
-    "wall_s": ("wall time", "s", lambda mean: mean),
-}
-COST_METRICS = (("train_step", "flops", "FLOP"), ("train_step", "bytes", "B"), ("train_step", "kernels", "kernels"))
+HISTORY = tuple(m for m in METRICS.values() if m.history)
+
+
+def _unit(m: Metric) -> str:
+    return "% error" if m.worse < 0 and m.unit == "%" else m.unit.strip()
 
 
 def from_summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for config in doc["configs"]:
-        for metric, (label, unit, value) in SUMMARY_METRICS.items():
-            stat = config["metrics"].get(metric)
+        for m in HISTORY:
+            stat = config["metrics"].get(m.name)
             if stat is None:
                 continue
-            spread = summary.format_stat(stat, metric)
             out.append(
                 {
-                    "name": f"{doc['suite']}/{config['name']} {label}",
-                    "unit": unit,
-                    "value": round(value(stat["mean"]), 6),
-                    "extra": f"{summary.METRICS[metric].label} {spread}; seeds {config['seeds']}",
+                    "name": f"{doc['suite']}/{config['name']} {m.name}",
+                    "unit": _unit(m),
+                    "value": round(m.smaller_is_better(stat["mean"]), 6),
+                    "extra": f"{m.label} {format_stat(stat, m.name)}; seeds {config['seeds']}",
                 }
             )
     return out
@@ -44,13 +40,14 @@ def from_summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
 def from_cost(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
-            "name": f"cost/{p['model']} {section.replace('_', ' ')} {metric}",
-            "unit": unit,
-            "value": p[section][metric],
+            "name": f"cost/{p['model']} {m.name}",
+            "unit": _unit(m),
+            "value": m.smaller_is_better(m.of_profile(p)),
             "extra": f"key {doc['key']}",
         }
         for p in doc["profiles"]
-        for section, metric, unit in COST_METRICS
+        for m in HISTORY
+        if m.cost and m.of_profile(p) is not None
     ]
 
 

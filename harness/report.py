@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from harness import inputs, results, stats
+from harness import inputs, results
 from harness.analysis import (
     AXIS_TITLES,
     accuracy_of,
@@ -26,10 +26,11 @@ from harness.analysis import (
     settings_text,
     summaries,
     varying_axes,
+    within_noise,
 )
 from harness.errors import HarnessError
+from harness.metrics import format_stat
 from harness.spec import TARGETS
-from harness.summary import format_stat
 
 # --- inputs ---------------------------------------------------------------------------------------
 
@@ -86,7 +87,7 @@ def gather(paths: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]
 
 
 def _stat(s: dict[str, Any] | None, metric: str = "accuracy") -> str:
-    """summary.format_stat as the report shows it: no unit (headers and prose carry it), the count
+    """format_stat as the report shows it: no unit (headers and prose carry it), the count
     only for a single seed, `n/a` for nothing measured."""
     return format_stat(s, metric, n=None, unit=False, missing="n/a")
 
@@ -214,12 +215,12 @@ def best_section(model: str, configs: list[dict[str, Any]]) -> list[str]:
             for c in configs
             if c is not top
             and c["metrics"]["accuracy"] is not None
-            and stats.intervals_overlap(c["metrics"]["accuracy"], s)
+            and within_noise(s, c["metrics"]["accuracy"])
             and s["n"] > 1
         ]
         if rivals:
             lines.append(
-                f"  Not significantly better than: {', '.join(c['name'] for c in rivals)} (95% intervals overlap)."
+                f"  Not significantly better than: {', '.join(c['name'] for c in rivals)} (within 2 x seed SE)."
             )
     if fast:
         t = fast["metrics"]["time_to_target_s"]
@@ -301,7 +302,7 @@ def method_section() -> list[str]:
         "- Step time: every step is timed with the device synchronised, and each run keeps every step's time "
         "(`timings.samples`). The tables show two readings over the steps after the 2 warm-up (compile) "
         "steps: the median, and the 10th percentile (the fastest tenth of the steps, least moved by other "
-        "processes). The regression gate (`mnist-bench compare`, rule `step_time_p10:+10%`) judges the "
+        "processes). The regression gate (`mnist-bench compare`, rule `step_time_p10_s:+10%`) judges the "
         "10th percentile.",
         "- Time to target, two readings: *training* is the training time (steps, compile included) at the "
         "first evaluation (every `eval_every` steps) at or above the target, evaluation excluded; *with eval* "

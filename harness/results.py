@@ -14,6 +14,7 @@ from typing import Any
 
 from harness import atomic, inputs, schema
 from harness.errors import ExitCode, HarnessError
+from harness.metrics import metric_of
 
 DEFAULT_OUT = Path("results/runs")
 OUT_ENV = "MNIST_BENCH_OUT"  # where every command writes results unless told otherwise (the Docker volume)
@@ -111,11 +112,6 @@ def _run_v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "environment": environment, "metrics": metrics, "timings": timings}
 
 
-# summary metrics that are not positive quantities (summary.METRICS[name].positive is False; a test keeps
-# the two in step: importing summary here would be an import cycle)
-NOT_POSITIVE = frozenset({"accuracy"})
-
-
 def _positive_intervals(config: dict[str, Any]) -> dict[str, Any]:
     """Version 3 computes the 95% interval of a positive metric on the logs (never below zero); a stored
     summary keeps its values, so the interval is recomputed from them."""
@@ -125,7 +121,7 @@ def _positive_intervals(config: dict[str, Any]) -> dict[str, Any]:
 
     metrics = dict(config.get("metrics") or {})
     for name, s in metrics.items():
-        if name not in NOT_POSITIVE and isinstance(s, dict) and s.get("values"):
+        if metric_of(name).positive and isinstance(s, dict) and s.get("values"):
             metrics[name] = {**s, "ci95": stats.interval(np.asarray(s["values"], dtype=float), positive=True)}
     return {**config, "metrics": metrics}
 

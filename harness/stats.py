@@ -50,19 +50,6 @@ def t_critical(df: int, confidence: float = 0.95) -> float:
     return tdist.ppf(0.5 + confidence / 2, df) if df > 0 else math.inf
 
 
-def intervals_overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return a["ci95"][0] <= b["ci95"][1] and b["ci95"][0] <= a["ci95"][1]
-
-
-def welch_p(a: list[float], b: list[float]) -> float | None:
-    """Two-sided Welch t-test p-value; None when either side has fewer than 2 values."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    if np.std(a) == 0 and np.std(b) == 0:
-        return 1.0 if np.mean(a) == np.mean(b) else 0.0
-    return tdist.welch_p([float(v) for v in a], [float(v) for v in b])
-
-
 def percentiles(values: list[float]) -> dict[str, float | int] | None:
     """Median, p10, p90, mean, min, max and n of one run's per-step times (None when there are none)."""
     if not values:

@@ -1,165 +1,19 @@
-"""The summary document's owner: per-config statistics over seeds built from run records (so a merge
-of shards equals an unsharded run), the metric registry every reader uses, run keys, and `problems()`,
-the one judgement of whether a summary passes."""
+"""The summary document's owner: per-config statistics over seeds of every registered metric
+(harness.metrics), built from run records (so a merge of shards equals an unsharded run), run keys, and
+`problems()`, the one judgement of whether a summary passes."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import atomic, inputs, kernel_search, results, schema, stats, suites
 from harness import env as env_mod
 from harness.errors import HarnessError
+from harness.metrics import METRICS
 from harness.spec import run_key
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One summary metric. Adding one is an entry in METRICS plus its property in
-    schemas/summary.schema.json; compare, console, report and the schema tests read it from here."""
-
-    name: str  # key under a summary config's `metrics`
-    read: Callable[[dict[str, Any]], float | None]  # its value in one run record (None: not measured)
-    alias: str  # its name in a compare rule: `step_time` in `step_time:+10%`
-    label: str  # words for a table header
-    unit: str = ""  # shown after the value, once scaled
-    scale: float = 1.0  # shown value = stored value x scale
-    worse: int = 1  # +1: a higher value is worse; -1: a lower one
-    rule_kinds: tuple[str, ...] = ("%",)  # the kinds of compare rule it accepts (compare.RULE_KINDS)
-    default_rule: str | None = None  # compare checks `alias:default_rule` unless told otherwise
-    decimals: int | None = None  # fixed decimals when shown; None: 3 significant digits
-    exact: bool = False  # a deterministic count: a % rule compares it exactly, without a noise test
-    positive: bool = True  # never below zero: its 95% interval is computed on the logs (stats.describe)
-    clock: bool = False  # measured by a clock: comparable only between runs on the same chip (compare)
-
-    def values(self, records: list[dict[str, Any]]) -> list[float | None]:
-        return [self.read(r) for r in records]
-
-
-def _timing(name: str) -> Callable[[dict[str, Any]], float | None]:
-    return lambda r: r["timings"][name]
-
-
-def _step_time(field: str) -> Callable[[dict[str, Any]], float | None]:
-    return lambda r: (r["timings"]["step_time_s"] or {}).get(field)
-
-
-def _metric(name: str) -> Callable[[dict[str, Any]], float | None]:
-    return lambda r: r["metrics"][name]
-
-
-def _cost(*path: str) -> Callable[[dict[str, Any]], float | None]:
-    """A value in the record's `cost` (tinygrad's own counts of the captured steps); None where absent."""
-
-    def read(r: dict[str, Any]) -> float | None:
-        node: Any = r.get("cost")
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        return node
-
-    return read
-
-
-EXACT: dict[str, Any] = {"exact": True, "default_rule": "+0%"}  # gated by default: any rise fails
-
-_REGISTRY = (
-    Metric(
-        "accuracy",
-        _metric("accuracy"),
-        "accuracy",
-        "accuracy",
-        "%",
-        worse=-1,
-        rule_kinds=("pp", "%"),
-        default_rule="-0.3pp",
-        decimals=2,
-        positive=False,
-    ),
-    Metric("final_loss", _metric("final_loss"), "final_loss", "final loss"),
-    Metric("steps_to_target", _metric("steps_to_target"), "steps_to_target", "steps to target", " steps"),
-    # training only (steps, their compile included); the MLPerf reading adds every evaluation up to the target
-    Metric(
-        "time_to_target_s", _metric("time_to_target_s"), "time_to_target", "time to target (training)", " s", clock=True
-    ),
-    Metric(
-        "time_to_target_with_eval_s",
-        lambda r: r["metrics"].get("time_to_target_with_eval_s"),
-        "time_to_target_with_eval",
-        "time to target (with eval, MLPerf)",
-        " s",
-        clock=True,
-    ),
-    Metric("step_time_s", _step_time("median"), "step_time", "step time", " ms", 1e3, clock=True),
-    # the fastest tenth of the steps: what the machine can do, least moved by other processes' bursts
-    Metric(
-        "step_time_p10_s",
-        _step_time("p10"),
-        "step_time_p10",
-        "step time p10",
-        " ms",
-        1e3,
-        default_rule="+10%",
-        clock=True,
-    ),
-    Metric("samples_per_s", _timing("samples_per_s"), "samples_per_s", "samples/s", " samples/s", worse=-1, clock=True),
-    Metric("compile_s", _timing("compile_s"), "compile_time", "compile time", " s", clock=True),
-    Metric("train_s", _timing("train_s"), "train_time", "train time", " s", clock=True),
-    Metric("eval_s", _timing("eval_s"), "eval_time", "eval time", " s", clock=True),
-    Metric("wall_s", _timing("wall_s"), "wall_time", "wall time", " s", clock=True),
-    # what tinygrad says the jitted step does: the same on every seed, process and machine of one key
-    Metric("kernels_per_step", _cost("train_step", "kernels"), "kernels", "kernels/step", **EXACT),
-    Metric("flops_per_step", _cost("train_step", "flops"), "flops", "FLOP/step", " GFLOP", 1e-9, **EXACT),
-    Metric("bytes_per_step", _cost("train_step", "bytes"), "bytes", "bytes/step", " MB", 1e-6, **EXACT),
-    Metric("eval_flops", _cost("eval_pass", "flops"), "eval_flops", "FLOP/eval", " GFLOP", 1e-9, **EXACT),
-    Metric("buffer_bytes", _cost("memory", "jit_buffers_bytes"), "buffer_bytes", "buffers", " MB", 1e-6, exact=True),
-    Metric("intensity", _cost("train_step", "intensity"), "intensity", "FLOP/byte", exact=True, worse=-1),
-    Metric(
-        "gflops_per_s", _cost("derived", "gflop_per_s"), "gflops_per_s", "achieved", " GFLOP/s", worse=-1, clock=True
-    ),
-    Metric("gb_per_s", _cost("derived", "gb_per_s"), "gb_per_s", "achieved", " GB/s", worse=-1, clock=True),
-)
-METRICS: dict[str, Metric] = {m.name: m for m in _REGISTRY}
-BY_ALIAS: dict[str, Metric] = {m.alias: m for m in _REGISTRY}
-
-
-def metric_of(name: str) -> Metric:
-    """The registry's entry for a metric named in a document; a name this version does not know (a newer
-    harness's document) gets a plain stand-in that shows the values as stored, under the name itself."""
-    return METRICS.get(name) or Metric(name, lambda r: None, name, name)
-
-
-def format_stat(s: dict[str, Any] | None, metric: str, *, n: bool = True, unit: bool = True, missing: str = "-") -> str:
-    """The one `mean ± std unit (n=N)` of every table and report, in the metric's display scale and
-    decimals: plain numbers, never 1.43e+03. One seed has no spread, so it shows `mean unit (n=1)`.
-    `unit` False leaves the unit to a column header; `n` False drops the count."""
-    if s is None:
-        return missing
-    m = metric_of(metric)
-    if m.decimals is not None:
-        mean, std = f"{s['mean'] * m.scale:.{m.decimals}f}", f"{s['std'] * m.scale:.{m.decimals}f}"
-    else:
-        mean, std = _number(s["mean"] * m.scale, 3), _number(s["std"] * m.scale, 2)
-    shown_unit = m.unit if unit else ""
-    count = f" (n={s['n']})" if n or (n is None and s["n"] == 1) else ""
-    if s["n"] == 1:
-        return f"{mean}{shown_unit}{count}"
-    return f"{mean} ± {std}{shown_unit}{count}"
-
-
-def header(metric: str) -> str:
-    """A table column's title: the metric's label and unit (`step time ms`)."""
-    m = metric_of(metric)
-    return f"{m.label} {m.unit.strip()}".rstrip()
-
-
-def _number(x: float, digits: int) -> str:
-    """`digits` significant digits without scientific notation: 1431 ms, not 1.43e+03."""
-    return f"{x:.0f}" if abs(x) >= 10 ** (digits - 1) else f"{x:.{digits}g}"
-
 
 # --- run keys ---------------------------------------------------------------------------------------
 

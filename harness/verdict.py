@@ -14,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import compare, cost, results, schema, summary
+from harness import compare, cost, results, schema
 from harness.errors import ExitCode, HarnessError
+from harness.metrics import format_stat, metric_of
 
 MARKER = "<!-- mnist-bench-verdict -->"
 CHECKS = ("cost", "ab", "gate")  # the order of the rows
@@ -40,18 +41,18 @@ FAILING = ("regression", "missing")
 
 def _cost_summary(doc: dict[str, Any]) -> str:
     models = ", ".join(m["model"] for m in doc["models"])
-    same = sum(r["verdict"] == "same" for r in doc["rows"])
-    changed = [f"{r['model']} {r['metric']} {cost.describe_delta(r)}" for r in doc["rows"] if r["verdict"] != "same"]
+    same = sum(not r["delta"] for r in doc["rows"])
+    changed = [f"{r['model']} {r['metric']} {cost.describe_delta(r)}" for r in doc["rows"] if r["delta"]]
     head = f"{models}: {same} of {len(doc['rows'])} gated counts unchanged (key `{doc['key']}`)"
     return "; ".join([head, *changed[:4]]) + ("; ..." if len(changed) > 4 else "")
 
 
 def _row_change(row: dict[str, Any]) -> str:
     """`mlp step time 32.1 ms -> 33.0 ms (+2.8%, p=0.31)`: a comparison row in a few words."""
-    metric = summary.metric_of(row["metric"])
+    metric = metric_of(row["metric"])
     if row["baseline"] is None or row["current"] is None:
         return f"{row['config']} {metric.label}: not tested"
-    fmt = lambda v: summary.format_stat(v, row["metric"], n=False).split(" ± ")[0] + metric.unit  # noqa: E731
+    fmt = lambda v: format_stat(v, row["metric"], n=False).split(" ± ")[0] + metric.unit  # noqa: E731
     delta = compare.delta_text(row)
     p = f", p={row['p_value']:.2g}" if row["p_value"] is not None else ""
     return f"{row['config']} {metric.label} {fmt(row['baseline'])} -> {fmt(row['current'])} ({delta}{p})"

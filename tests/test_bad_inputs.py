@@ -28,11 +28,12 @@ from harness import (
     env,
     history,
     inputs,
+    metrics,
     report,
     results,
+    rules,
     schema,
     suites,
-    summary,
     verdict,
 )
 from harness.cli import FiniteFloat, cli
@@ -115,7 +116,9 @@ RULE_OPTIONS = options(lambda p: p.name == "rule_texts")
 RULE_ARGS = {("compare",): ["no-such-summary.json"], ("continuous",): ["HEAD"]}
 
 
-@pytest.mark.parametrize("rule", [f"step_time:+{HUGE}%", f"accuracy:-{HUGE}pp", "step_time:+nan%", "step_time:+inf%"])
+@pytest.mark.parametrize(
+    "rule", [f"step_time_s:+{HUGE}%", f"accuracy:-{HUGE}pp", "step_time_s:+nan%", "step_time_s:+inf%"]
+)
 @pytest.mark.parametrize("path, option", RULE_OPTIONS, ids=lambda x: " ".join(x) if isinstance(x, tuple) else x)
 def test_every_rule_option_refuses_a_number_that_is_not_finite(path, option, rule):
     assert set(RULE_ARGS) == {p for p, _ in RULE_OPTIONS}
@@ -206,9 +209,9 @@ def _render_cost_comparison(doc: dict[str, Any], folder: Path) -> None:
 def _render_summary(doc: dict[str, Any], folder: Path) -> None:
     console.summary_table(doc)
     history.from_summary(doc)
-    rules = [compare.parse_rule(r) for r in compare.DEFAULT_RULES]
+    parsed = [rules.parse_rule(r) for r in rules.DEFAULT_RULES]
     for fmt in console.FORMATS:
-        compare.render(compare.compare(doc, doc, rules, current_path="a", baseline_path="b"), fmt)
+        compare.render(compare.compare(doc, doc, parsed, current_path="a", baseline_path="b"), fmt)
 
 
 def _render_baseline(doc: dict[str, Any], folder: Path) -> None:
@@ -316,7 +319,7 @@ def test_an_unknown_metric_is_shown_by_its_name():
     doc = results.load(GOLDEN / "compare.json")
     _rename_metrics(doc)
     assert UNKNOWN in compare.render(doc, "text")
-    assert summary.metric_of(UNKNOWN).label == UNKNOWN
+    assert metrics.metric_of(UNKNOWN).label == UNKNOWN
 
 
 def test_verdict_of_a_gate_comparison_without_warnings(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness import compare, continuous, schema
+from harness import compare, continuous, rules, schema
 from harness.cli import cli
 from harness.errors import ExitCode, HarnessError
 
@@ -249,9 +249,9 @@ def _document(samples, sides=None, versions=("0.14.0", "0.14.0")):
         continuous.Side("head", "working tree", None, Path("/t"), sys.executable),
     ]
     readies = [{"device": "CPU", "tinygrad": v, "numpy": "2.4.6", "warmup_s": {"mlp": 1.0}} for v in versions]
-    rules = [compare.parse_rule(r) for r in continuous.DEFAULT_RULES]
+    parsed = [rules.parse_rule(r) for r in continuous.DEFAULT_RULES]
     workload = continuous.Workload(["mlp"], rounds=3)
-    return continuous.verdict_document(sides, readies, samples, workload, rules, 10.0)
+    return continuous.verdict_document(sides, readies, samples, workload, parsed, 10.0)
 
 
 def test_verdict_document_passes_on_noise_and_fails_on_a_slowdown():

@@ -99,7 +99,7 @@ def test_unchanged_profile_passes(profiles):
     result = cost.compare(doc, [profiles[0]])
     assert result["verdict"] == "pass" and result["problems"] == [] and result["changes"] == []
     assert schema.errors(result, "cost_comparison") == []
-    assert {r["verdict"] for r in result["rows"]} == {"same"}
+    assert {r["verdict"] for r in result["rows"]} == {"pass"} and {r["delta"] for r in result["rows"]} == {0}
 
 
 def test_missing_baseline_names_the_key_and_what_exists(profiles, tmp_path):
@@ -129,11 +129,12 @@ def synthetic(flops: int = 1000, kernels: int = 3) -> dict:
 def test_comparison_rules_and_tolerance():
     base, cur = synthetic(), synthetic(flops=1010, kernels=4)
     rows = {r["metric"]: r for r in cost.compare_profiles(base, cur)}
-    assert rows["train_step.flops"]["verdict"] == "regression" and rows["train_step.flops"]["delta"] == 10
-    assert rows["train_step.kernels"]["verdict"] == "regression"
-    assert rows["train_step.bytes"]["verdict"] == "same"
-    assert {r["metric"]: r["verdict"] for r in cost.compare_profiles(base, cur, 1.0)}["train_step.flops"] == "changed"
-    assert {r["metric"]: r["verdict"] for r in cost.compare_profiles(cur, base)}["train_step.flops"] == "improvement"
+    assert rows["flops_per_step"]["verdict"] == "regression" and rows["flops_per_step"]["delta"] == 10
+    assert rows["kernels_per_step"]["verdict"] == "regression"
+    assert rows["bytes_per_step"]["verdict"] == "pass" and "identical" in rows["bytes_per_step"]["reason"]
+    within = {r["metric"]: r for r in cost.compare_profiles(base, cur, 1.0)}["flops_per_step"]
+    assert within["verdict"] == "pass" and "changed" in within["reason"]
+    assert {r["metric"]: r["verdict"] for r in cost.compare_profiles(cur, base)}["flops_per_step"] == "improvement"
     assert cost.kernel_diff(base["kernels"], cur["kernels"]) == {"added": ["E_1"], "removed": [], "count_changed": []}
     twice = base["kernels"] + base["kernels"][:1]
     assert cost.kernel_diff(base["kernels"], twice)["count_changed"] == [["E_16_4", 1, 2]]
@@ -141,19 +142,19 @@ def test_comparison_rules_and_tolerance():
 
 GOLDEN_TEXT = """\
 cost key: KEY  tolerance: 0%
-model  metric                    baseline  current  delta        verdict
-mlp    train_step.kernels        3         4        +1 (+33.3%)  REGRESSION
-mlp    train_step.flops          1,000     1,010    +10 (+1%)    REGRESSION
-mlp    train_step.bytes          400       400      0            SAME
-mlp    eval_pass.kernels         2         2        0            SAME
-mlp    eval_pass.flops           1,000     1,010    +10 (+1%)    REGRESSION
-mlp    eval_pass.bytes           400       400      0            SAME
-mlp    memory.jit_buffers_bytes  4,096     4,096    0            SAME
-mlp    compile.kernels_compiled  7         7        0            SAME
+model  metric            baseline  current  delta        verdict
+mlp    kernels_per_step  3         4        +1 (+33.3%)  REGRESSION
+mlp    flops_per_step    1,000     1,010    +10 (+1%)    REGRESSION
+mlp    bytes_per_step    400       400      0            PASS
+mlp    eval_kernels      2         2        0            PASS
+mlp    eval_flops        1,000     1,010    +10 (+1%)    REGRESSION
+mlp    eval_bytes        400       400      0            PASS
+mlp    buffer_bytes      4,096     4,096    0            PASS
+mlp    kernels_compiled  7         7        0            PASS
 mlp: kernel added: E_1
-FAIL mlp train_step.kernels: 3 -> 4, +1 (+33.3%) > tolerance 0%
-FAIL mlp train_step.flops: 1,000 -> 1,010, +10 (+1%) > tolerance 0%
-FAIL mlp eval_pass.flops: 1,000 -> 1,010, +10 (+1%) > tolerance 0%
+FAIL mlp kernels_per_step: 3 -> 4, +1 (+33.3%) > tolerance 0%
+FAIL mlp flops_per_step: 1,000 -> 1,010, +10 (+1%) > tolerance 0%
+FAIL mlp eval_flops: 1,000 -> 1,010, +10 (+1%) > tolerance 0%
 verdict: REGRESSION"""
 
 
@@ -162,7 +163,7 @@ def test_text_rendering_golden():
     doc = cost.compare(current, [synthetic()])
     assert cost.render(doc, "text") == GOLDEN_TEXT
     markdown = cost.render(doc, "markdown")
-    assert "**REGRESSION**" in markdown and "| mlp | train_step.flops | 1,000 | 1,010 |" in markdown
+    assert "**REGRESSION**" in markdown and "| mlp | flops_per_step | 1,000 | 1,010 |" in markdown
     assert "- mlp: kernel added: E_1" in markdown
     assert json.loads(cost.render(doc, "json"))["verdict"] == "regression"
 
@@ -172,8 +173,8 @@ def test_an_unfusable_op_is_caught(profiles, tiny_data, extra_work):
     doc = cost.compare(cost.document([worse], "CPU"), [profiles[0]])
     assert doc["verdict"] == "regression"
     failed = {r["metric"] for r in doc["rows"] if r["verdict"] == "regression"}
-    assert {"train_step.kernels", "train_step.flops", "train_step.bytes"} <= failed
-    assert any(p.startswith("mlp train_step.kernels: ") and "->" in p for p in doc["problems"])
+    assert {"kernels_per_step", "flops_per_step", "bytes_per_step"} <= failed
+    assert any(p.startswith("mlp kernels_per_step: ") and "->" in p for p in doc["problems"])
     assert doc["models"][0]["kernel_diff"] != {"added": [], "removed": [], "count_changed": []}
 
 
@@ -209,7 +210,7 @@ def test_cli_gate_end_to_end(tiny_cli, tmp_path, monkeypatch):
     assert worse.exit_code == 1, worse.output
     verdict = json.loads(out.read_text())
     assert verdict["verdict"] == "regression"
-    assert any(p.startswith("mlp train_step.flops: ") for p in verdict["problems"])
+    assert any(p.startswith("mlp flops_per_step: ") for p in verdict["problems"])
 
 
 def test_cli_bad_input_is_one_line(tiny_cli, tmp_path):

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness import compare, console, report, results, schema
+from harness import compare, console, report, results, rules, schema
 from harness.cli import cli
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 REGEN = os.environ.get("MNIST_BENCH_REGEN_GOLDEN") == "1"
 WRITTEN_AT = "2026-11-27T00:00:00Z"
-RULES = [compare.parse_rule(r) for r in compare.DEFAULT_RULES]
+RULES = [rules.parse_rule(r) for r in rules.DEFAULT_RULES]
 
 
 def current() -> dict:

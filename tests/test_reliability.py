@@ -17,7 +17,7 @@ from helpers import equal_ignoring_time_of_writing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import compare, data, results, schema, suites, summary
+from harness import data, metrics, results, rules, schema, suites
 from harness.cli import cli
 from harness.errors import HarnessError
 
@@ -52,21 +52,21 @@ def test_idx_roundtrip(values):
 @given(st.text(max_size=30))
 def test_rule_parser_accepts_or_explains_any_text(text):
     try:
-        compare.parse_rule(text)
+        rules.parse_rule(text)
     except HarnessError as e:
         assert e.message.startswith("bad rule")
 
 
 @given(
-    st.sampled_from(sorted(summary.BY_ALIAS)),
+    st.sampled_from(sorted(metrics.METRICS)),
     st.sampled_from("+-"),
     st.decimals(min_value=0, max_value=1000, places=2),
     st.booleans(),
 )
 def test_generated_rules_parse_to_their_parts(metric, sign, amount, points):
     unit = "pp" if points and metric == "accuracy" else "%"
-    rule = compare.parse_rule(f"{metric}:{sign}{amount}{unit}")
-    assert rule.metric == summary.BY_ALIAS[metric].name and rule.amount == float(amount)
+    rule = rules.parse_rule(f"{metric}:{sign}{amount}{unit}")
+    assert rule.metric == metric and rule.amount == float(amount)
     assert rule.bad_sign == (1 if sign == "+" else -1) and rule.unit == unit
 
 

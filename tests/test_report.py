@@ -46,14 +46,14 @@ def cfg(name, lr, bs, steps, accuracy, model="mlp"):
 
 def test_overlapping_intervals_read_no_significant_difference():
     a, b = cfg("a", 1e-3, 128, 100, [94.5, 94.7, 94.6]), cfg("b", 3e-3, 128, 100, [94.6, 94.4, 94.8])
-    words, p = analysis.compare_accuracy(a, b)
-    assert words.startswith("no significant difference") and p > 0.05
+    words, verdict = analysis.compare_accuracy(a, b)
+    assert words.startswith("no significant difference") and verdict == "pass"
 
 
 def test_a_clear_difference_is_named_with_its_size():
     a, b = cfg("a", 1e-3, 128, 100, [94.5, 94.6, 94.55]), cfg("b", 1e-3, 128, 1000, [98.7, 98.8, 98.75])
-    words, p = analysis.compare_accuracy(a, b)
-    assert words.startswith("better by 4.20 pp") and p < 0.01
+    words, verdict = analysis.compare_accuracy(a, b)
+    assert words.startswith("better by 4.20 pp") and verdict == "improvement"
 
 
 def test_one_factor_pairs_find_single_setting_changes():

@@ -7,7 +7,7 @@ import ast
 import json
 from pathlib import Path
 
-from harness import compare, schema, summary
+from harness import metrics, rules, schema, summary
 
 PACKAGE = Path(summary.__file__).parent
 
@@ -62,16 +62,16 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_the_summary_schema_lists_exactly_the_registered_metrics():
     doc = json.loads((schema.schema_dir() / "summary.schema.json").read_text())
     properties = doc["$defs"]["config"]["properties"]["metrics"]["properties"]
-    assert set(properties) == set(summary.METRICS)
-    assert set(doc["$defs"]["config"]["properties"]["metrics"]["required"]) <= set(summary.METRICS)
+    assert set(properties) == set(metrics.METRICS)
+    assert set(doc["$defs"]["config"]["properties"]["metrics"]["required"]) <= set(metrics.METRICS)
 
 
-def test_every_registered_metric_has_a_unique_rule_name_and_valid_default_rule():
-    assert len(summary.BY_ALIAS) == len(summary.METRICS)
-    for m in summary.METRICS.values():
-        assert set(m.rule_kinds) <= set(compare.RULE_KINDS) and m.worse in (1, -1)
+def test_every_registered_metric_has_a_unique_name_and_valid_default_rule():
+    assert len(metrics._REGISTRY) == len(metrics.METRICS)
+    for m in metrics.METRICS.values():
+        assert set(m.rule_kinds) <= set(rules.RULE_KINDS) and m.worse in (1, -1)
         if m.default_rule:
-            assert compare.parse_rule(f"{m.alias}:{m.default_rule}").metric == m.name
+            assert rules.parse_rule(f"{m.name}:{m.default_rule}").metric == m.name
 
 
 def test_every_schema_file_is_a_registered_kind():

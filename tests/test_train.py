@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from harness import train
+from harness import metrics, train
 from harness.errors import HarnessError
 from harness.spec import RunSpec
 
@@ -96,7 +96,6 @@ def test_trainer_hands_tinygrad_writable_buffers(small, monkeypatch):
 
 def test_every_run_records_what_tinygrad_says_its_step_costs(small):
     """The captured step's counts, the same for another seed; the summary's cost metrics read them."""
-    from harness import summary
 
     spec = RunSpec.defaults("mlp", steps=4, batch_size=32, eval_every=0, model_config={"hidden": [64]})
     a = train.train(spec, small, "CPU", target=50.0).cost
@@ -108,8 +107,8 @@ def test_every_run_records_what_tinygrad_says_its_step_costs(small):
     assert (a["train_step"], a["kernels"]) == (b["train_step"], b["kernels"])
     assert a["memory"]["jit_buffers_bytes"] == b["memory"]["jit_buffers_bytes"]  # in_use_bytes is the process's
     record = {"cost": a}
-    assert summary.METRICS["flops_per_step"].read(record) == a["train_step"]["flops"]
-    assert summary.METRICS["eval_flops"].read(record) is None
+    assert metrics.METRICS["flops_per_step"].read(record) == a["train_step"]["flops"]
+    assert metrics.METRICS["eval_flops"].read(record) is None
 
 
 def test_a_run_too_short_to_capture_records_no_cost(small):

@@ -59,7 +59,7 @@ def test_regression_in_any_check_fails(tmp_path):
     doc = verdict.combine({"cost": _cost_comparison(tmp_path, 1000), "ab": _ab(tmp_path, regression=True)})
     assert doc["verdict"] == "regression" and doc["exit_code"] == 1
     assert [s["status"] for s in doc["sections"]] == ["regression", "regression"]
-    assert any(p.startswith("cost: mlp train_step.flops") for p in doc["problems"])
+    assert any(p.startswith("cost: mlp flops_per_step") for p in doc["problems"])
     assert any(p.startswith("ab: mlp step_time_s: 20.0% worse") for p in doc["problems"])
     assert ":x: REGRESSION" in verdict.render(doc, "markdown")
 
@@ -103,10 +103,11 @@ def test_history_entries_are_smaller_is_better(tmp_path):
     entries = history.entries(summary, results.load(COST_BASE, "cost"))
     names = [e["name"] for e in entries]
     assert len(names) == len(set(names))
-    error = next(e for e in entries if e["name"].endswith("test error"))
+    error = next(e for e in entries if e["name"].endswith(" accuracy"))
+    assert error["unit"] == "% error"
     acc = next(c for c in summary["configs"] if error["name"].startswith(f"{summary['suite']}/{c['name']} "))
     assert error["value"] == pytest.approx(100 - acc["metrics"]["accuracy"]["mean"])
-    assert any(e["name"] == "cost/mlp train step flops" for e in entries)
+    assert any(e["name"] == "cost/mlp flops_per_step" for e in entries)
     out = tmp_path / "h.json"
     result = CliRunner().invoke(cli, ["history", "--cost", str(COST_BASE), "-o", str(out)])
     assert result.exit_code == 0 and len(json.loads(out.read_text())) == 3

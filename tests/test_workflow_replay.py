@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import compare
 from harness import data as mnist_data
+from harness import rules
 from tests.workflow_replay import EXPR, Replay
 
 yaml = pytest.importorskip("yaml")  # in the dev extras
@@ -43,7 +43,7 @@ TINY = {
     "GATE_SUITE": "smoke",
     "GATE_ARGS": "--only mlp-* --seeds 0,1,2",
     "COST_MODELS": "mlp",
-    "AB_ARGS": "--model mlp --rounds 2 --mlp-steps 2 --rule step_time:+300%",
+    "AB_ARGS": "--model mlp --rounds 2 --mlp-steps 2 --rule step_time_s:+300%",
 }
 # more work in every MLP step, too little to change a 3-step accuracy
 MORE_WORK = (
@@ -395,7 +395,7 @@ def test_replay_gate_shards_on_three_cpu_models_cold_bit_identical_then_a_drop_c
     second.run(only=only)
     gate = json.loads(second.file("gate-compare", "checks/gate.json").read_text())
     assert gate["verdict"] == "pass" and gate["baseline"] is not None
-    assert gate["numerics"] == [f"mlp-tiny: {compare.BIT_IDENTICAL}"]
+    assert gate["numerics"] == [f"mlp-tiny: {rules.BIT_IDENTICAL}"]
 
     # 3. a change that trains worse: caught as an accuracy regression, whatever CPUs ran the shards
     suite = project / "benchmarks" / "suites" / "smoke.toml"
