@@ -252,8 +252,9 @@ def markdown(doc: dict[str, Any], *, problems: bool = True) -> str:
     lines += [f"> :warning: {w}" for w in doc.get("warnings", [])]
     lines += [f"> **numerics**: {n}" for n in doc.get("numerics", [])]
     if doc["rows"]:
-        lines += ["", documents.table(HEAD, _cells(doc), "markdown")]
-    return "\n".join(lines + [""] + [f"- :x: {p}" for p in doc["problems"] if problems])
+        lines += ([""] if lines[-1] else []) + [documents.table(HEAD, _cells(doc), "markdown"), ""]
+    fails = [f"- :x: {p}" for p in doc["problems"] if problems]
+    return "\n".join(lines + ([""] if lines[-1] and fails else []) + fails)
 
 
 def text(doc: dict[str, Any]) -> str:

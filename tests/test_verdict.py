@@ -111,3 +111,28 @@ def test_history_entries_are_smaller_is_better(tmp_path):
     out = tmp_path / "h.json"
     result = CliRunner().invoke(cli, ["history", "--cost", str(COST_BASE), "-o", str(out)])
     assert result.exit_code == 0 and len(json.loads(out.read_text())) == 3
+
+
+def test_the_pr_comment_matches_its_golden_file_and_names_each_problem_once(tmp_path):
+    """The comment CI posts, for a pull request that fails all three checks (`verdict --format markdown`).
+    Regenerate with MNIST_BENCH_REGEN_GOLDEN=1 (tests/test_golden.py) and review the diff."""
+    from tests.test_golden import check_golden
+
+    paths = {
+        "cost": _cost_comparison(tmp_path, extra_flops=1000),
+        "ab": _ab(tmp_path, regression=True),
+        "gate": _comparison(tmp_path, "compare.json"),
+    }
+    context = {"head": "0123456789abcdef", "base": "fedcba9876543210", "runner": "ubuntu-24.04"}
+    result = CliRunner().invoke(
+        cli,
+        ["verdict", *(f"--{k}={v}" for k, v in paths.items()), "--format", "markdown"]
+        + [f"--context={k}={v}" for k, v in context.items()],
+    )
+    assert result.exit_code == 1, result.output
+    comment = result.output.replace(str(tmp_path), "TMP").rstrip("\n")
+    check_golden("verdict.md", comment)
+    problems = [line for line in comment.splitlines() if line.startswith("- :x: ")]
+    assert len(problems) >= 3 and len(problems) == len(set(problems))
+    for p in problems:
+        assert comment.count(p.removeprefix("- :x: ").split(": ", 1)[1]) == 1, p
