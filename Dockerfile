@@ -94,7 +94,7 @@ USER 10001
 WORKDIR /home/bench
 # verify the baked-in data (SHA-256 of every file), then warm the compile caches with a short CNN run at
 # the default batch size on the harness's default device (no --device: whatever `mnist-bench cnn` runs on,
-# CL on PoCL or CPU, see harness/devices.py). tinygrad's cache is keyed by the build machine's CPU (model +
+# CL on PoCL or CPU, see harness/tg/devices.py). tinygrad's cache is keyed by the build machine's CPU (model +
 # every feature flag: its CPU code is built with -march=native), so it is used only on the same CPU model
 # and ignored, never executed, on any other (README has what it saved for CPU). On CL the run also fills
 # PoCL's own kernel cache (~/.cache/pocl), whose entries PoCL names by a hash of the program and of its

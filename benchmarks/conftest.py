@@ -24,13 +24,13 @@ def pytest_addoption(parser):
 
 
 def bench_devices(config) -> list[str]:
-    from harness import runner
+    from harness.run import runner
 
     return runner.resolve_devices(config.getoption("mnist_device"))
 
 
 def pytest_configure(config):
-    from harness import env
+    from harness.tg import env
 
     env.use_cpu_keyed_cache()  # compiled CPU code is only reused on the same CPU model
 
@@ -43,7 +43,7 @@ def pytest_generate_tests(metafunc):
 def pytest_benchmark_update_machine_info(config, machine_info):
     """Device, its details and the tinygrad version go into every saved run, so comparisons
     across devices or machines are visible in `--benchmark-compare` output."""
-    from harness import devices, env
+    from harness.tg import devices, env
 
     fingerprint = env.fingerprint()
     machine_info["tinygrad"] = fingerprint["packages"]["tinygrad"]
@@ -61,6 +61,6 @@ def quick(request) -> bool:
 
 @pytest.fixture(scope="session")
 def mnist():
-    from harness import data
+    from harness.tg import data
 
     return data.load()

@@ -1,6 +1,6 @@
 """Do tinygrad's cost counts depend on the seed, the process, the compile cache or the CPU threads?
 
-Runs `harness.cost.measure` for each model's default spec in fresh processes under each condition and
+Runs `harness.gate.cost.measure` for each model's default spec in fresh processes under each condition and
 prints one table row per measurement, then per model whether every gated count and the kernel list
 matched the first row. Usage (from the repository root):
 
@@ -39,9 +39,10 @@ EXTRA = ("kernel_list", "peak_bytes")
 
 
 def worker(model: str, seeds: list[int]) -> None:
-    from harness import cost, counters
-    from harness import data as mnist_data
-    from harness.spec import RunSpec
+    from harness.gate import cost
+    from harness.tg import counters
+    from harness.tg import data as mnist_data
+    from harness.tg.spec import RunSpec
 
     data = mnist_data.load()
     for seed in seeds:

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.spec import TARGETS
+from harness.tg.spec import TARGETS
 
 PATHS = ("CPU", "CL")
 MODELS = ("mlp", "cnn")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import data, env
-from harness.spec import RunSpec
-from harness.train import Trainer, batch_order, host_buffer, normalize
+from harness.tg import data, env
+from harness.tg.spec import RunSpec
+from harness.tg.train import Trainer, batch_order, host_buffer, normalize
 
 
 def predictor(trainer: Trainer, mnist, batch_size: int):

@@ -42,9 +42,13 @@ if __package__ in (None, ""):  # run as `python benchmarks/perf.py`: this checko
 
 import numpy as np
 
-from harness import child, data, devices, documents, env, kernel_search, models, schema, stats, train
-from harness.errors import HarnessError
-from harness.spec import DEFAULTS, RunSpec
+from harness import documents
+from harness.base import stats
+from harness.base.errors import HarnessError
+from harness.documents import schema
+from harness.run import child
+from harness.tg import data, devices, env, kernel_search, models, train
+from harness.tg.spec import DEFAULTS, RunSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = [sys.executable, "-m", "harness"]
@@ -103,7 +107,7 @@ class PerfPath:
     @property
     def device(self) -> str:
         """The harness's device name (`CPU:LLVM`: the CPU device with the LLVM renderer), which the harness runs
-        under DEV so the renderer holds for every step, capture and eval (harness.devices.running_on)."""
+        under DEV so the renderer holds for every step, capture and eval (harness.tg.devices.running_on)."""
         return self.dev
 
     @property
@@ -239,7 +243,7 @@ def measure(request: dict) -> dict:
 
 
 def spawn(path: PerfPath, work: list[list], args: argparse.Namespace, steps: int) -> dict:
-    """One fresh process for `path` (`python -P -m benchmarks.perf --child`, through harness.child); its reply,
+    """One fresh process for `path` (`python -P -m benchmarks.perf --child`, through harness.run.child); its reply,
     or {"skipped": why} when it failed."""
     request = {
         "path": path.name,

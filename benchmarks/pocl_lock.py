@@ -1,4 +1,4 @@
-"""What the PoCL cache lock (harness/pocl.py) costs on a warm cache, where it has nothing to protect.
+"""What the PoCL cache lock (harness/tg/pocl.py) costs on a warm cache, where it has nothing to protect.
 
 Rule, fixed before the first trial: the lock stays if, on warm caches, (1) the median wall time of a lone
 default `mnist-bench mlp` process with the lock is within 2% of the median without it, and (2) the median
@@ -7,7 +7,7 @@ Otherwise the next design to try is a private cache per process, published into 
 
 Workload: the default MLP run on CL (200 steps, 4 evals of the 10,000 test images), each in a fresh process,
 after one run that fills both caches; lone runs alternate lock / no lock for --rounds rounds, then pairs do.
-"Without the lock" is the same CLI with `harness.pocl.guard` made a no-op, which is safe only on a warm
+"Without the lock" is the same CLI with `harness.tg.pocl.guard` made a no-op, which is safe only on a warm
 cache. A locked process also reports how long it held and waited for the lock.
 
     python benchmarks/pocl_lock.py --rounds 5 -o results/pocl-lock/warm.json
@@ -28,7 +28,7 @@ from pathlib import Path
 # the CLI, with the guard off when asked, and the lock's counters on stderr's last line at exit
 CHILD = """
 import atexit, json, sys
-from harness import pocl
+from harness.tg import pocl
 if sys.argv.pop(1) == "off":
     pocl.guard = lambda: None
 def report():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import data, train
-from harness.spec import TARGETS, RunSpec
-from harness.train import Trainer
+from harness.tg import data, train
+from harness.tg.spec import TARGETS, RunSpec
+from harness.tg.train import Trainer
 
 MODELS = ("mlp", "cnn")
 # Timed rounds of one training step after 3 untimed ones: enough that the median moves by less than

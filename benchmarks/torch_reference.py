@@ -199,8 +199,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="PyTorch intra-op threads [default: 1]")
     parser.add_argument("--json", type=Path, help="Also write the accuracies here.")
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout: harness.data
-    from harness import data as mnist_data
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout: harness.tg.data
+    from harness.tg import data as mnist_data
 
     set_threads(args.threads)
     mnist = mnist_data.load()

@@ -21,7 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
-INTERRUPTED = 130  # harness.errors.ExitCode.INTERRUPTED, without importing the harness first
+INTERRUPTED = 130  # harness.base.errors.ExitCode.INTERRUPTED, without importing the harness first
 DEFAULT_OUT = "/results"
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import data as mnist_data
-from harness import env
+from harness.tg import data as mnist_data
+from harness.tg import env
 
 
 def pytest_configure(config):
@@ -39,7 +39,8 @@ def data_copy(tmp_path, mnist) -> Path:
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     """The shipped smoke suite, run once for the session: (folder, planned runs, outcome)."""
-    from harness import runner, suites
+    from harness.documents import suites
+    from harness.run import runner
 
     out = tmp_path_factory.mktemp("smoke")
     planned = suites.expand(suites.load("smoke"), ["CPU"])

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from harness import augment, models, optim, train
-from harness.errors import HarnessError
-from harness.spec import DEFAULTS, RunSpec
+from harness.base.errors import HarnessError
+from harness.tg import augment, models, optim, train
+from harness.tg.spec import DEFAULTS, RunSpec
 
 TINY_MLP = {"hidden": [32]}
 BASE = {"steps": 6, "batch_size": 16, "log_every": 1}

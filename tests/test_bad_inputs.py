@@ -19,25 +19,14 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from harness import (
-    baselines,
-    compare,
-    console,
-    continuous,
-    cost,
-    documents,
-    env,
-    history,
-    inputs,
-    metrics,
-    report,
-    rules,
-    schema,
-    suites,
-    verdict,
-)
+from harness import documents, report
+from harness.base import inputs, metrics
+from harness.base.errors import ExitCode, HarnessError
 from harness.cli import FiniteFloat, cli
-from harness.errors import ExitCode, HarnessError
+from harness.documents import baselines, schema, suites
+from harness.gate import compare, continuous, cost, history, rules, verdict
+from harness.report import console
+from harness.tg import env
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "fixtures" / "golden"
@@ -338,22 +327,22 @@ def test_the_integer_settings_are_those_tinygrad_reads_with_int():
     from tinygrad import helpers
 
     kinds = {v.key: type(v.value) for v in vars(helpers).values() if isinstance(v, helpers.ContextVar)}
-    int_settings = inputs.tinygrad_int_settings()
+    int_settings = env.tinygrad_int_settings()
     for name in env.TINYGRAD_ENV_VARS:
         if name in kinds:
             assert (name in int_settings) == (kinds[name] is int), name
     assert {"BEAM", "DEBUG", "NUM_CPU_THREADS", "JITBEAM"} <= set(int_settings)
 
 
-@pytest.mark.parametrize("name", inputs.tinygrad_int_settings())
+@pytest.mark.parametrize("name", env.tinygrad_int_settings())
 def test_every_integer_setting_is_checked(name):
     with pytest.raises(HarnessError, match=f"env var '{name}': 'abc' is not a valid integer"):
-        inputs.check_tinygrad_settings({name: "abc"})
-    inputs.check_tinygrad_settings({name: " 2 "})  # tinygrad's int() reads this
+        env.check_tinygrad_settings({name: "abc"})
+    env.check_tinygrad_settings({name: " 2 "})  # tinygrad's int() reads this
 
 
 def test_text_settings_are_left_to_tinygrad():
-    inputs.check_tinygrad_settings({name: "abc" for name in inputs.TINYGRAD_TEXT_SETTINGS})
+    env.check_tinygrad_settings({name: "abc" for name in env.TINYGRAD_TEXT_SETTINGS})
 
 
 def _harness(*args: str, environ: dict[str, str], **kwargs) -> subprocess.Popen:

@@ -1,4 +1,4 @@
-"""harness/child.py: the one way the harness runs work in a child process, with real tiny child programs."""
+"""harness/run/child.py: the one way the harness runs work in a child process, with real tiny child programs."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import child
-from harness.errors import ExitCode, HarnessError
+from harness.base.errors import ExitCode, HarnessError
+from harness.run import child
 
 PROGRAM = """
 import os, sys, time
-from harness import child
-from harness.errors import ExitCode, HarnessError
+from harness.run import child
+from harness.base.errors import ExitCode, HarnessError
 
 def handle(request):
     print("stray output on stdout")  # must not break the protocol

@@ -225,7 +225,9 @@ def test_validate_formats(tmp_path):
 
 
 def test_suite_plan_is_a_library_call():
-    from harness import devices, results, runner
+    from harness.documents import results
+    from harness.run import runner
+    from harness.tg import devices
 
     plan = runner.plan("smoke", seeds=[3], only=["mlp*"], shard=(1, 1))
     assert plan.out_dir == results.DEFAULT_OUT / "smoke" and plan.devices == [devices.default_device()]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.verdict import MARKER
+from harness.gate.verdict import MARKER
 
 yaml = pytest.importorskip("yaml")  # in the dev extras
 

@@ -6,10 +6,13 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from harness import baselines, compare, documents, rules, schema, stats
+from harness import documents
+from harness.base import stats
+from harness.base.errors import HarnessError
+from harness.base.metrics import METRICS
 from harness.cli import cli
-from harness.errors import HarnessError
-from harness.metrics import METRICS
+from harness.documents import baselines, schema
+from harness.gate import compare, rules
 
 MACHINE = {"cpu": "Test CPU 9000", "gpu": [], "device": "CPU", "tinygrad": "0.14.0", "tinygrad_env": {}}
 

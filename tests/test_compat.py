@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import tinygrad.helpers
 from tinygrad import Tensor
 
-from harness import compat, counters
+from harness.tg import compat, counters
 
 
 def test_training_sets_the_context_variable_on_0_14():

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import data as mnist_data
-from harness import devices, env, pocl
-from harness.errors import ExitCode, HarnessError
+from harness.base.errors import ExitCode, HarnessError
+from harness.tg import data as mnist_data
+from harness.tg import devices, env, pocl
 
 PROCS = int(os.environ.get("MNIST_BENCH_STRESS_PROCS", "3"))
 ROUNDS = int(os.environ.get("MNIST_BENCH_STRESS_ROUNDS", "1"))
@@ -145,11 +145,11 @@ def test_processes_started_together_on_empty_caches_never_crash(tmp_path, mnist)
 
 @needs_cl
 def test_a_second_copy_of_the_lock_module_does_not_wrap_again(tmp_path):
-    """`continuous` workers load the caller's pocl.py by path beside a side's own harness.pocl: both guard, one
+    """`continuous` workers load the caller's pocl.py by path beside a side's own harness.tg.pocl: both guard, one
     wraps, and a kernel still runs (two wrappings would flock one file twice and hang)."""
     code = (
         "import importlib.util, json\n"
-        "from harness import devices, pocl\n"
+        "from harness.tg import devices, pocl\n"
         "spec = importlib.util.spec_from_file_location('copy', pocl.__file__)\n"
         "copy = importlib.util.module_from_spec(spec); spec.loader.exec_module(copy); copy.guard()\n"
         "from tinygrad import Tensor\n"

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness import compare, continuous, documents, rules, schema
+from harness import documents
+from harness.base.errors import ExitCode, HarnessError
 from harness.cli import cli
-from harness.errors import ExitCode, HarnessError
+from harness.documents import schema
+from harness.gate import compare, continuous, rules
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +83,7 @@ def test_not_a_repository(tmp_path):
 
 
 def test_revision_without_the_trainer_is_refused(project):
-    with pytest.raises(HarnessError, match=r"no harness/train\.py"):
+    with pytest.raises(HarnessError, match=r"no harness/tg/train\.py or harness/train\.py"):
         continuous.prepare(project, "HEAD~1", "base", [], print)
 
 
@@ -89,7 +91,7 @@ def test_source_tree_is_the_commit_and_is_reused(project):
     sha = continuous.resolve(project, "HEAD")
     (project / "harness" / "uncommitted.py").write_text("x = 1\n")
     tree = continuous.source_tree(project, sha)
-    assert (tree / "harness" / "train.py").read_text() == (project / "harness" / "train.py").read_text()
+    assert (tree / "harness" / "tg" / "train.py").read_text() == (project / "harness" / "tg" / "train.py").read_text()
     assert not (tree / "harness" / "uncommitted.py").exists()
     assert continuous.source_tree(project, sha) == tree
 
@@ -297,14 +299,14 @@ def test_an_unknown_tinygrad_version_is_said():
 def test_worker_reports_the_installed_tinygrad_version():
     from types import SimpleNamespace
 
-    from harness import worker
+    from harness.tg import worker
 
     assert worker._version("tinygrad", SimpleNamespace()) == metadata.version("tinygrad")
     assert worker._version("no-such-dist", SimpleNamespace(__version__="1.2")) == "1.2"
 
 
 OLD_TRAIN = """
-class RunSpec:  # before harness/spec.py: the spec lived in train.py
+class RunSpec:  # before harness/tg/spec.py: the spec lived in train.py
     batch_size = 4
 
     @classmethod
@@ -338,7 +340,7 @@ def load(data_dir):
 
 
 def test_the_worker_runs_against_a_tree_without_child_or_errors_modules(tmp_path):
-    """A side's source tree from before harness/child.py and harness/errors.py (a stand-in trainer, no
+    """A side's source tree from before harness/run/child.py and harness/base/errors.py (a stand-in trainer, no
     training): the worker loads the caller's child.py by path, so the protocol, its error line and the
     exit codes are the caller's."""
     (tmp_path / "harness").mkdir()
@@ -374,7 +376,7 @@ def test_cli_ambiguous_side_exits_2(project):
 def test_real_revisions_same_code_passes_and_more_work_is_caught(project, tmp_path):
     """Three real commits timed against each other in real worker processes (MLP only, short blocks)."""
     base = git(project, "rev-parse", "HEAD")
-    wider = commit_change(project, "harness/models.py", '"hidden": [512, 512]', '"hidden": [2048, 2048]')
+    wider = commit_change(project, "harness/tg/models.py", '"hidden": [512, 512]', '"hidden": [2048, 2048]')
     args = ["continuous", "--repo", str(project), "--model", "mlp", "--rounds", "3", "--mlp-steps", "3"]
     out = tmp_path / "same.json"
     same = CliRunner().invoke(cli, [*args, base, base, "--format", "json", "-o", str(out)])
@@ -389,7 +391,7 @@ def test_real_revisions_same_code_passes_and_more_work_is_caught(project, tmp_pa
 @pytest.mark.slow
 def test_a_side_that_crashes_is_an_environment_error(project):
     base = git(project, "rev-parse", "HEAD")
-    broken = commit_change(project, "harness/train.py", "class Trainer:", "class Trainer(NoSuchBase):")
+    broken = commit_change(project, "harness/tg/train.py", "class Trainer:", "class Trainer(NoSuchBase):")
     result = CliRunner().invoke(cli, ["continuous", base, broken, "--repo", str(project), "--model", "mlp"])
     assert result.exit_code == int(ExitCode.ENVIRONMENT)
     assert "head side" in result.output and "NameError" in result.output

@@ -8,9 +8,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from harness import cost, counters, documents, env, schema
+from harness import documents
 from harness.cli import cli
-from harness.spec import RunSpec
+from harness.documents import schema
+from harness.gate import cost
+from harness.tg import counters, env
+from harness.tg.spec import RunSpec
 
 TINY = {"model": "mlp", "lr": 0.01, "batch_size": 16, "steps": 10, "model_config": {"hidden": [16]}}
 
@@ -44,7 +47,7 @@ def profiles(tiny_data):
 
 @pytest.fixture
 def extra_work(monkeypatch):
-    from harness import train
+    from harness.tg import train
 
     real = train.build
     monkeypatch.setattr(train, "build", lambda model, config: ExtraWork(real(model, config)))
@@ -180,7 +183,7 @@ def test_an_unfusable_op_is_caught(profiles, tiny_data, extra_work):
 
 @pytest.fixture
 def tiny_cli(monkeypatch, tiny_data):
-    from harness import data as mnist_data
+    from harness.tg import data as mnist_data
 
     monkeypatch.setattr(cost, "default_spec", lambda model: tiny_spec())
     monkeypatch.setattr(mnist_data, "load", lambda *a, **k: tiny_data)
@@ -201,7 +204,7 @@ def test_cli_gate_end_to_end(tiny_cli, tmp_path, monkeypatch):
     assert same.exit_code == 0, same.output
     assert "**PASS**" in same.output
 
-    from harness import train
+    from harness.tg import train
 
     real = train.build
     monkeypatch.setattr(train, "build", lambda model, config: ExtraWork(real(model, config)))
@@ -221,7 +224,7 @@ def test_cli_bad_input_is_one_line(tiny_cli, tmp_path):
 
 
 def test_trainer_profile_after_training_matches_the_jit_totals(profiles, tiny_data):
-    from harness.train import Trainer, batch_order
+    from harness.tg.train import Trainer, batch_order
 
     spec = tiny_spec()
     trainer = Trainer(spec, tiny_data, "CPU")
@@ -239,7 +242,7 @@ def test_trainer_profile_after_training_matches_the_jit_totals(profiles, tiny_da
 def test_a_harness_error_keeps_its_exit_code_across_processes():
     import pickle
 
-    from harness.errors import ExitCode, HarnessError
+    from harness.base.errors import ExitCode, HarnessError
 
     error = pickle.loads(pickle.dumps(HarnessError("no clang", ExitCode.ENVIRONMENT)))
     assert (error.message, error.code) == ("no clang", ExitCode.ENVIRONMENT)

@@ -5,8 +5,8 @@ import gzip
 import numpy as np
 import pytest
 
-from harness import data as mnist_data
-from harness.errors import ExitCode, HarnessError
+from harness.base.errors import ExitCode, HarnessError
+from harness.tg import data as mnist_data
 
 LABELS = mnist_data.SPECS[3]  # t10k-labels: the smallest file
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness import baselines, devices, schema
-from harness.devices import DeviceInfo
-from harness.spec import run_key
+from harness.documents import baselines, schema
+from harness.tg import devices
+from harness.tg.devices import DeviceInfo
+from harness.tg.spec import run_key
 
 
 def llvm_missing() -> str | None:
@@ -82,8 +83,9 @@ def test_cpu_llvm_trains_with_llvm_only_and_records_apart_from_cpu(small):
     device's DEV. tinygrad keys its in-process program cache by renderer type, so the new keys say which."""
     from tinygrad.codegen import to_program_cache
 
-    from harness import bench, cost
-    from harness.spec import RunSpec
+    from harness.gate import cost
+    from harness.run import bench
+    from harness.tg.spec import RunSpec
 
     devices.describe("CPU")  # opened first: opening the CPU device compiles its helper programs with clang
     before = set(to_program_cache)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import documents, schema
+from harness import documents
+from harness.documents import schema
 
 
 @pytest.mark.slow

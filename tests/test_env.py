@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import devices, env
+from harness.tg import devices, env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,7 @@ def _in_fresh_process(code: str, **extra_env: str) -> dict:
 
 FINGERPRINT_AFTER = """
 import json
-from harness import devices, env
+from harness.tg import devices, env
 d = devices.resolve({name!r})
 print(json.dumps({{"device": d.name, "env": env.collect_tinygrad_env(), "choice": env.device_choice({name!r}),
                   "line": devices.choice_text(d.name, env.device_choice({name!r}), d.runs_on)}}))
@@ -108,7 +108,7 @@ def test_pytest_benchmark_autosave_then_compare_has_the_same_machine_info(tmp_pa
 
 KEYED = """
 import json, os
-from harness import env
+from harness.tg import env
 path = env.use_cpu_keyed_cache()
 from tinygrad.helpers import CACHEDB
 found = {"env": env.collect_tinygrad_env(), "cache": env.collect_compile_cache()}

@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness import compare, console, documents, report, rules, schema
+from harness import documents, report
 from harness.cli import cli
+from harness.documents import schema
+from harness.gate import compare, rules
+from harness.report import console
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 REGEN = os.environ.get("MNIST_BENCH_REGEN_GOLDEN") == "1"
@@ -77,7 +80,7 @@ def _with(doc: dict, **config_changes) -> dict:
 
 @pytest.mark.parametrize("with_baseline", [True, False])
 def test_budget_overruns_and_missing_runs_fail_compare_as_they_fail_merge(with_baseline):
-    from harness import summary
+    from harness.documents import summary
 
     over = _with(current(), budget={"wall_s": 1.0}, budget_violations=["seed 0: wall_s 2 s > budget 1 s"])
     missing = {**current(), "n_expected": current()["n_runs"] + 1}

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from harness import bench, isolate, runner
-from harness.errors import ExitCode, HarnessError
+from harness.base.errors import ExitCode, HarnessError
+from harness.run import bench, isolate, runner
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness import console, documents, env, kernel_search, schema, summary, warmup
+from harness import documents
+from harness.base.errors import HarnessError
 from harness.cli import cli
-from harness.errors import HarnessError
+from harness.documents import schema, summary
+from harness.report import console
+from harness.run import warmup
+from harness.tg import env, kernel_search
 
 REPO = Path(__file__).resolve().parent.parent
 GATE_RUN = REPO / "results" / "gate" / "runs" / "mlp-default__CPU__seed0.json"
@@ -149,7 +153,8 @@ def test_a_suite_folder_pools_only_runs_of_the_same_width(tmp_path):
 
 
 def test_resume_reruns_a_result_of_another_width(tmp_path, monkeypatch):
-    from harness import runner, suites
+    from harness.documents import suites
+    from harness.run import runner
 
     monkeypatch.delenv("BEAM", raising=False)
     (planned,) = [p for p in suites.expand(suites.load("gate"), ["CPU"]) if p.key == "mlp-default@CPU#seed0"]
@@ -163,7 +168,7 @@ def test_resume_reruns_a_result_of_another_width(tmp_path, monkeypatch):
 
 
 def test_warmup_passes_the_width_and_reports_searches(monkeypatch):
-    from harness import bench
+    from harness.run import bench
 
     seen = []
 
@@ -188,7 +193,7 @@ def test_warmup_passes_the_width_and_reports_searches(monkeypatch):
 
 
 def test_cli_warmup_and_run_take_beam(monkeypatch):
-    from harness import warmup as warm
+    from harness.run import warmup as warm
 
     calls = {}
 
@@ -207,7 +212,7 @@ def test_cli_warmup_and_run_take_beam(monkeypatch):
 
 SEARCH_A_TINY_KERNEL = """
 import json
-from harness import env, kernel_search
+from harness.tg import env, kernel_search
 env.use_cpu_keyed_cache()
 from tinygrad import Tensor
 x = Tensor([float(i) for i in range(64)], device="CPU").realize()

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import models
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
+from harness.tg import models
 
 
 def test_defaults_are_the_documented_architectures():

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks import perf
-from harness import documents, schema
+from harness import documents
+from harness.documents import schema
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -125,7 +126,7 @@ def test_the_eval_is_timed_once_per_model_not_per_batch_size():
 
 
 def test_a_path_runs_in_a_real_child_process(tmp_path, monkeypatch):
-    """`python -P -m benchmarks.perf --child` through harness.child, started from another folder: a path that
+    """`python -P -m benchmarks.perf --child` through harness.run.child, started from another folder: a path that
     does not open here comes back skipped with the child's reason; one over its time limit is stopped."""
     monkeypatch.chdir(tmp_path)
     args = _args(eval_reps=0)

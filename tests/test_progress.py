@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
-from harness.progress import RunProgress, SuiteProgress
+from harness.run.progress import RunProgress, SuiteProgress
 
 
 class Clock:

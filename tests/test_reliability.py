@@ -17,9 +17,13 @@ from helpers import equal_ignoring_time_of_writing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import data, documents, metrics, results, rules, schema, suites
+from harness import documents
+from harness.base import metrics
+from harness.base.errors import HarnessError
 from harness.cli import cli
-from harness.errors import HarnessError
+from harness.documents import results, schema, suites
+from harness.gate import rules
+from harness.tg import data
 
 TINY = str(Path(__file__).parent / "fixtures" / "tiny.toml")
 CLI = [sys.executable, "-m", "harness"]
@@ -100,7 +104,7 @@ def test_result_loader_accepts_or_explains_any_json(tmp_path, doc, version):
 def test_migration_runs_step_by_step(monkeypatch):
     monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
     monkeypatch.setattr(
-        results,
+        documents,
         "MIGRATIONS",
         {1: lambda d: {**d, "schema_version": 2, "a": 1}, 2: lambda d: {**d, "schema_version": 3, "b": d["a"] + 1}},
     )

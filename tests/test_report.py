@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from harness import analysis, plots, report, stats
-from harness.errors import HarnessError
+from harness import report
+from harness.base import stats
+from harness.base.errors import HarnessError
+from harness.report import analysis, plots
 
 
 def cfg(name, lr, bs, steps, accuracy, model="mlp"):

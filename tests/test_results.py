@@ -4,14 +4,16 @@ import json
 
 import pytest
 
-from harness import atomic, documents, schema
-from harness.errors import HarnessError
+from harness import documents
+from harness.base import atomic
+from harness.base.errors import HarnessError
+from harness.documents import schema
 
 
 @pytest.fixture(scope="module")
 def record(small):
-    from harness import bench
-    from harness.spec import RunSpec
+    from harness.run import bench
+    from harness.tg.spec import RunSpec
 
     spec = RunSpec.defaults("mlp", steps=4, batch_size=16, eval_every=2)
     rec, _ = bench.run(bench.RunRequest(spec, device="CPU", out_dir=None), mnist=small)
@@ -122,7 +124,7 @@ def test_record_keeps_raw_samples_and_both_times_to_target(record):
 
 
 def test_time_to_target_with_eval_adds_the_evaluations_up_to_the_target():
-    from harness.train import RunOutput
+    from harness.tg.train import RunOutput
 
     out = RunOutput(
         accuracy=97.0, final_loss=0.1, diverged=False, loss_curve=[], evals=[[50, 90.0, 5.0], [100, 96.0, 10.0],

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from helpers import equal_ignoring_time_of_writing
 
-from harness import runner, suites, summary
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
+from harness.documents import suites, summary
+from harness.run import runner
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -160,7 +161,8 @@ def test_merge_refuses_duplicates_and_skips_unrelated_files(smoke_run, tmp_path)
 
 
 def test_failed_run_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch, small):
-    from harness import bench, train
+    from harness.run import bench
+    from harness.tg import train
 
     calls = []
     real_train = train.train

@@ -1,4 +1,4 @@
-"""harness.tdist (Student's t and Welch's test without scipy) against values scipy 1.17.1 gave."""
+"""harness.base.tdist (Student's t and Welch's test without scipy) against values scipy 1.17.1 gave."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from harness import stats, tdist
+from harness.base import stats, tdist
 
 # scipy.stats.t.ppf(0.975, df)
 QUANTILES_975 = {

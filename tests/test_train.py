@@ -6,9 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from harness import metrics, train
-from harness.errors import HarnessError
-from harness.spec import RunSpec
+from harness.base import metrics
+from harness.base.errors import HarnessError
+from harness.tg import train
+from harness.tg.spec import RunSpec
 
 
 def test_batch_order_is_seeded_and_covers_each_epoch_once():

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness import cost, documents, history, schema, verdict
+from harness import documents
+from harness.base.errors import HarnessError
 from harness.cli import cli
-from harness.errors import HarnessError
+from harness.documents import schema
+from harness.gate import cost, history, verdict
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 COST_BASE = next(Path("results/baselines/cost").glob("*threads4*/mlp-*.json"))

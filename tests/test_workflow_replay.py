@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import data as mnist_data
-from harness import rules
+from harness.gate import rules
+from harness.tg import data as mnist_data
 from tests.workflow_replay import EXPR, Replay
 
 yaml = pytest.importorskip("yaml")  # in the dev extras
@@ -47,7 +47,7 @@ TINY = {
 }
 # more work in every MLP step, too little to change a 3-step accuracy
 MORE_WORK = (
-    "harness/models.py",
+    "harness/tg/models.py",
     "        return x.sequential(self.layers)\n",
     "        return x.sequential(self.layers) + x.flatten(1).square().mean(axis=1, keepdim=True) * 1e-30\n",
 )

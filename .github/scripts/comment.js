@@ -13,7 +13,7 @@
 
 const fs = require("fs");
 
-const MARKER = "<!-- mnist-bench-verdict -->"; // harness/verdict.py MARKER (the test checks they agree)
+const MARKER = "<!-- mnist-bench-verdict -->"; // harness/gate/verdict.py MARKER (the test checks they agree)
 const ACTIONS_BOT = { login: "github-actions[bot]", type: "Bot" };
 const MAX_BODY = 65536; // GitHub rejects a longer comment body (422)
 

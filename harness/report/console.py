@@ -1,0 +1,157 @@
+"""Terminal output: progress bars, and tables rendered as text, Markdown or JSON (`--format`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness import documents
+from harness.base.metrics import METRICS, format_stat, header
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+FORMATS = documents.FORMATS
+
+
+def to_json(doc: Any) -> str:
+    return documents.dumps(doc).rstrip("\n")
+
+
+def run_summary(record: dict[str, Any], path: Path | None, fmt: str = "text") -> str:
+    """A run's outcome as `key  value` lines (text) or a two-column table (markdown)."""
+    rows = _run_rows(record, path)
+    if fmt == "markdown":
+        return documents.table(("", record["run_id"]), rows, "markdown")
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _run_rows(record: dict[str, Any], path: Path | None) -> list[tuple[str, str]]:
+    m, t, c = record["metrics"], record["timings"], record["config"]
+    step = t["step_time_s"]
+    step_text = (
+        "-"
+        if step is None
+        else (
+            f"{step['median'] * 1e3:.1f} ms median (p10 {step['p10'] * 1e3:.1f}, p90 {step['p90'] * 1e3:.1f}, "
+            f"n={step['n']})"
+        )
+    )
+    accuracy = "-" if m["accuracy"] is None else f"{m['accuracy']:.2f}%"
+    reached = (
+        "not reached"
+        if m["steps_to_target"] is None
+        else f"step {m['steps_to_target']}, {_seconds(m['time_to_target_s'])} of training"
+        + (
+            f", {_seconds(m['time_to_target_with_eval_s'])} with evaluation"
+            if m.get("time_to_target_with_eval_s") is not None
+            else ""
+        )
+    )
+    rows = [
+        ("status", record["status"]),
+        ("model / device", f"{record['model']} on {record['device']['name']}"),
+        ("config", f"lr={c['lr']} bs={c['batch_size']} steps={c['steps']} seed={c['seed']}"),
+        ("test accuracy", f"{accuracy} (target {record['target']['accuracy']:g}%, {m['steps_done']} steps)"),
+        ("target reached", reached),
+        ("step time", step_text),
+        ("samples/s", "-" if t["samples_per_s"] is None else f"{t['samples_per_s']:.0f}"),
+        ("compile + warm-up", _seconds(t["compile_s"])),
+        ("eval / data load", f"{_seconds(t['eval_s'])} / {_seconds(t['data_load_s'])}"),
+        ("wall time", _seconds(t["wall_s"])),
+        ("result", str(path) if path else "(not written)"),
+    ]
+    if (ks := record["environment"].get("kernel_search")) and ks["beam"]:
+        rows.insert(-1, ("kernel search", kernel_search_text(ks)))
+    stability = t.get("stability") or {}
+    if stability.get("busy"):
+        rows.append(("WARNING", "the machine was busy; these timings are marked: " + "; ".join(stability["reasons"])))
+    return rows
+
+
+def planned_table(planned: list) -> str:
+    rows = [("run", "model", "lr", "bs", "steps", "seeds", "category", "description")]
+    seen: dict[str, list] = {}
+    for p in planned:
+        seen.setdefault(p.config_key, []).append(p)
+    for runs in seen.values():
+        p = runs[0]
+        rows.append(
+            (
+                p.name,
+                p.spec.model,
+                f"{p.spec.lr:g}",
+                str(p.spec.batch_size),
+                str(p.spec.steps),
+                ",".join(str(r.spec.seed) for r in runs),
+                p.category,
+                p.description,
+            )
+        )
+    rows.append((f"{len(planned)} runs", "", "", "", "", "", "", ""))
+    return documents.table(rows[0], rows[1:])
+
+
+TABLE = tuple(name for name, m in METRICS.items() if m.table)  # accuracy first: the registry's order
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """One row per config: seeds, targets met, status counts, and mean ± std of TABLE
+    (names, units and scales from the metric registry)."""
+
+    head = ("config", "n", header("accuracy"), "target met", *map(header, TABLE[1:]), "status")
+    rows = [head]
+    for c in summary["configs"]:
+        m = c["metrics"]
+        cells = [format_stat(m[name], name, n=False, unit=False) for name in TABLE]
+        rows.append(
+            (
+                c["key"],
+                str(len(c["seeds"])),
+                cells[0],
+                f"{c['targets_met']}/{len(c['seeds'])}",
+                *cells[1:],
+                ",".join(f"{k}={v}" for k, v in c["statuses"].items()),
+            )
+        )
+    return documents.table(rows[0], rows[1:])
+
+
+class terminate_as_interrupt:
+    """Within the block, SIGTERM raises KeyboardInterrupt, so finished results are kept as on Ctrl-C."""
+
+    def __enter__(self) -> terminate_as_interrupt:
+        import signal
+
+        def handler(signum, frame):
+            raise KeyboardInterrupt
+
+        self._previous = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def kernel_search_text(ks: dict[str, Any]) -> str:
+    """A record's `environment.kernel_search` in words: `BEAM=1: 3 kernel(s) searched in 40.2 s, 35 cached`."""
+    if ks["searched"] is None:
+        return f"BEAM={ks['beam']}: searches not counted (tinygrad's search module changed)"
+    return (
+        f"BEAM={ks['beam']}: {ks['searched']} kernel(s) searched in {ks['search_s']:.1f} s, "
+        f"{ks['cached']} from the search cache"
+    )
+
+
+def warmed_line(w: Any) -> str:
+    """One line per warmed model and device (a `warmup.Warmed`): first-steps time, cache state, BEAM's work."""
+    cache = "warm" if w.cache_was_warm else "cold"
+    line = f"{w.model} on {w.device}: first steps {w.compile_s:.1f} s (compile cache was {cache})"
+    if w.kernel_search["beam"]:
+        line += "; " + kernel_search_text(w.kernel_search)
+    return f"{line}; {w.wall_s:.1f} s in all; cache {w.cache_path}"

@@ -1,0 +1,201 @@
+"""Live progress of a run and of a suite, on a terminal or in a CI log.
+
+A run goes through phases: loading (data, device), compiling (tinygrad captures and compiles the jitted
+step in the first steps, 30-50 s for the CNN on a small CPU), training (steps i/n with the loss) and
+evaluating. On a terminal, one line is redrawn in place; its ETA is the median of the steady-state step
+times (the steps after the compile, none that contains an evaluation) times the steps left, so a long
+compile does not inflate it. When stderr is not a terminal (CI), a line is printed at every phase change
+and otherwise at most every `interval` seconds, also while a single long step or compile is running
+(a background ticker), so a log never goes quiet for minutes.
+
+`train.train` calls a reporter's `phase(name)` where it has one; any plain `(step, loss)` callable still works.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+from harness.tg.train import WARMUP_STEPS
+
+DEFAULT_INTERVAL_S = 5.0
+LOADING, COMPILING, TRAINING, EVALUATING = "loading", "compiling", "training", "evaluating"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    seconds = round(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class RunProgress:
+    """Progress of one run: call it with (step, loss) after every step; `phase()` on every phase change."""
+
+    def __init__(
+        self,
+        total_steps: int,
+        label: str,
+        *,
+        stream: IO[str] | None = None,
+        tty: bool | None = None,
+        interval: float = DEFAULT_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+        ticker: bool = True,
+    ):
+        self.total, self.label, self.interval, self.clock = total_steps, label, interval, clock
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.started = self.phase_started = self.last_event = clock()
+        self.last_line = -math.inf
+        self.current, self.step, self.loss = LOADING, 0, float("nan")
+        self.steady: list[float] = []  # durations of steps after the compile with no phase change inside
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick_loop, daemon=True) if ticker else None
+
+    # --- the hooks ---------------------------------------------------------------------------------
+
+    def __enter__(self) -> RunProgress:
+        if self._thread:
+            self._thread.start()
+        self._emit(force=True)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread and self._thread.is_alive():
+            self._thread.join(timeout=1)
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def phase(self, name: str) -> None:
+        with self._lock:
+            if name == self.current:
+                return
+            self.current, self.phase_started = name, self.clock()
+            self.last_event = math.nan  # the next step's time contains the phase change: not steady
+        self._emit(force=True)
+
+    def __call__(self, step: int, loss: float) -> None:
+        with self._lock:
+            now = self.clock()
+            if step > WARMUP_STEPS and not math.isnan(self.last_event) and self.current == TRAINING:
+                self.steady.append(now - self.last_event)
+            self.last_event, self.step, self.loss = now, step, loss
+            changed = self.current in (LOADING, COMPILING) and step >= WARMUP_STEPS
+            if changed:
+                self.current, self.phase_started = TRAINING, now
+        self._emit(force=changed)
+
+    def tick(self) -> None:
+        """What the background ticker does: a line if none was printed for `interval` seconds."""
+        self._emit(force=False)
+
+    # --- the line ----------------------------------------------------------------------------------
+
+    def eta_s(self) -> float | None:
+        """Seconds of training left at the median steady-state step time; None before any steady step."""
+        if not self.steady:
+            return None
+        return statistics.median(self.steady) * max(self.total - self.step, 0)
+
+    def line(self) -> str:
+        now = self.clock()
+        elapsed = f"{duration(now - self.started)} elapsed"
+        if self.current == TRAINING or (self.current == EVALUATING and self.step):
+            parts = [f"{self.label}: {self.current}", f"step {self.step}/{self.total}", f"loss {self.loss:.4f}"]
+            if self.steady:
+                parts.append(f"{statistics.median(self.steady):.3g} s/step")
+            parts.append(f"ETA {duration(self.eta_s())}" if self.steady else "ETA -")
+            if self.current == EVALUATING:
+                parts.append(f"evaluating for {duration(now - self.phase_started)}")
+            return " | ".join([*parts, elapsed])
+        what = {
+            LOADING: "loading data and device",
+            COMPILING: f"compiling (steps 1-{WARMUP_STEPS} capture and compile the jitted step)",
+            EVALUATING: "evaluating on the test set",
+        }.get(self.current, self.current)
+        return f"{self.label}: {what} for {duration(now - self.phase_started)} | {elapsed}"
+
+    def _emit(self, force: bool) -> None:
+        with self._lock:
+            now = self.clock()
+            if self.tty:
+                if force or now - self.last_line >= 0.2:  # redraw at most 5 times a second
+                    self.stream.write("\r" + self.line() + "\x1b[K")
+                    self.stream.flush()
+                    self.last_line = now
+                return
+            if force or now - self.last_line >= self.interval:
+                self.stream.write(self.line() + "\n")
+                self.stream.flush()
+                self.last_line = now
+
+    def _tick_loop(self) -> None:
+        period = min(1.0, self.interval / 5) if not self.tty else 1.0
+        while not self._stop.wait(period):
+            self.tick()
+
+
+class SuiteProgress:
+    """A suite's runs: a line when each starts and when each ends (with its result), live progress within."""
+
+    def __init__(self, planned: list, *, stream: IO[str] | None = None, tty: bool | None = None, **kwargs: Any):
+        self.planned, self.kwargs = planned, kwargs
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.index, self.run = 0, None
+        self.started = time.monotonic()
+
+    def __enter__(self) -> SuiteProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._close_run()
+
+    def _close_run(self) -> None:
+        if self.run is not None:
+            self.run.__exit__(None, None, None)
+            self.run = None
+
+    def _print(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def start_run(self, planned, reused: bool) -> None:
+        self._close_run()
+        self.index += 1
+        head = f"[{self.index}/{len(self.planned)}] {planned.key}"
+        if reused:
+            self._print(f"{head}: reused (--resume)")
+            return
+        self._print(f"{head}: start ({planned.spec.model}, {planned.spec.steps} steps)")
+        self.run = RunProgress(planned.spec.steps, head, stream=self.stream, tty=self.tty, **self.kwargs).__enter__()
+        self.run.phase(COMPILING)
+
+    def end_run(self, planned, record: dict[str, Any]) -> None:
+        self._close_run()
+        m, t = record.get("metrics") or {}, record.get("timings") or {}
+        accuracy = "-" if m.get("accuracy") is None else f"{m['accuracy']:.2f}%"
+        self._print(
+            f"[{self.index}/{len(self.planned)}] {planned.key}: {record['status']}, accuracy {accuracy}, "
+            f"wall {duration(t.get('wall_s'))}; suite {duration(time.monotonic() - self.started)} so far"
+        )
+
+    def phase(self, name: str) -> None:
+        if self.run is not None:
+            self.run.phase(name)
+
+    def __call__(self, step: int, loss: float) -> None:
+        if self.run is not None:
+            self.run(step, loss)
+
+    def step(self, step: int, loss: float) -> None:  # the old SuiteProgress hook's name
+        self(step, loss)
