@@ -21,7 +21,7 @@ from harness import documents
 from harness.base import metrics
 from harness.base.errors import HarnessError
 from harness.cli import cli
-from harness.documents import results, schema, suites
+from harness.documents import schema, suites
 from harness.gate import rules
 from harness.tg import data
 
