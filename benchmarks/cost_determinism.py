@@ -25,16 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's harness, not an installed one
 
-GATED = (
-    "train_kernels",
-    "train_flops",
-    "train_bytes",
-    "eval_kernels",
-    "eval_flops",
-    "eval_bytes",
-    "jit_bytes",
-    "compiled",
-)
+from harness.base.metrics import COUNTS
+
+GATED = tuple(m.name for m in COUNTS)  # the cost gate's counts, by the registry's names
 EXTRA = ("kernel_list", "peak_bytes")
 
 
@@ -52,15 +45,8 @@ def worker(model: str, seeds: list[int]) -> None:
             "model": model,
             "seed": seed,
             "threads": counters.cpu_threads(),
-            "train_kernels": p["train_step"]["kernels"],
-            "train_flops": p["train_step"]["flops"],
-            "train_bytes": p["train_step"]["bytes"],
-            "eval_kernels": p["eval_pass"]["kernels"],
-            "eval_flops": p["eval_pass"]["flops"],
-            "eval_bytes": p["eval_pass"]["bytes"],
-            "jit_bytes": p["memory"]["jit_buffers_bytes"],
+            **{m.name: m.of_profile(p) for m in COUNTS},
             "peak_bytes": p["memory"]["peak_bytes"],
-            "compiled": p["compile"]["kernels_compiled"],
             "kernel_list": hashlib.sha256(names).hexdigest()[:12],
             "warmup_s": round(p["compile"]["warmup_s"], 1),
         }
