@@ -87,6 +87,7 @@ class HarnessGroup(click.Group):
 
     command_class = HarnessCommand
     group_class = HarnessSubgroup
+    sections = SECTIONS
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Each section's commands with their whole first sentence (click cuts it to the width with `...`;
