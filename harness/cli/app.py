@@ -306,7 +306,7 @@ def models_option(help: str):
         multiple=True,
         type=ModelChoice(),
         callback=lambda ctx, param, value: every_model(value),
-        show_default=f"all: {', '.join(MODELS)}",
+        show_default=", ".join(MODELS),
         help=f"{help} Repeatable.",
     )
 

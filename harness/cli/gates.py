@@ -185,9 +185,9 @@ def continuous(
     output,
     data_dir,
 ) -> None:
-    """Time HEAD (default: the working tree) against BASE, here.
+    """Time HEAD against BASE on this machine.
 
-    Each side is a git revision or a package set: pins such as tinygrad==0.13.0 (several: comma- or
+    HEAD defaults to the working tree. Each side is a git revision or a package set: pins such as tinygrad==0.13.0 (several: comma- or
     space-separated) run the working tree's code in an environment made once for those pins.
     Both sides run alternately in their own processes; no stored baseline is needed.
     Exit 0 pass, 1 regression, 2 bad input, 4 a side could not be set up or crashed.

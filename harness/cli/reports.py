@@ -24,7 +24,10 @@ from harness.report import console
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @format_option("the verdicts")
 def validate(files: tuple[Path, ...], fmt: str) -> None:
-    """Check JSON files (results, suites, summaries, ...) against the schemas."""
+    """Check result, summary and other JSON files against the schemas.
+
+    Any document the harness writes: results, suites, summaries, baselines, comparisons, verdicts.
+    """
     checked = [(path, documents.problems(path)) for path in files]
     if fmt == "json":
         click.echo(console.to_json([{"path": str(p), "valid": not pr, "problems": pr} for p, pr in checked]))

@@ -201,7 +201,7 @@ def _runs_on(usable: list, name: str) -> str | None:
 @cli.command()
 @format_option("the list")
 def devices(fmt: str) -> None:
-    """List the tinygrad devices usable here and which one runs by default."""
+    """List the tinygrad devices usable here and the default one."""
     from harness.tg import devices as devs
 
     usable = devs.usable()

@@ -161,7 +161,7 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, i
 @format_option("the summary")
 @quiet_option
 def merge(paths: tuple[Path, ...], output: Path | None, fmt: str) -> None:
-    """Combine the run results in shard folders PATHS into one suite summary."""
+    """Merge shard folders PATHS of run results into one summary."""
     from harness.documents import summary
 
     inputs.check_distinct([("PATHS", p) for p in paths], [("-o", output)])
@@ -190,7 +190,7 @@ def merge(paths: tuple[Path, ...], output: Path | None, fmt: str) -> None:
 @data_dir_option
 @quiet_option
 def repro(source, runs, device, tolerance, steps, seed, data_dir) -> None:
-    """Rerun SOURCE (a result file, mlp or cnn) and check it is bit-identical.
+    """Rerun SOURCE (result file, mlp or cnn); check it is bit-identical.
 
     With a result file, each rerun is compared with it; with a model name, --runs + 1 runs are
     made and compared with the first.
