@@ -238,10 +238,11 @@ def test_suite_run_writes_under_mnist_bench_out(tmp_path):
     """MNIST_BENCH_OUT (the Docker image sets /results, its volume) is where `suite run` writes without --out."""
     done = CliRunner().invoke(
         cli,
-        ["suite", "run", "smoke", "--only", "mlp-tiny", "--seeds", "0", "--device", "CPU"],
+        ["suite", "run", "smoke", "--only", "mlp-tiny", "--seeds", "0", "--device", "CPU", "--quiet"],
         env={"MNIST_BENCH_OUT": str(tmp_path)},
     )
     assert done.exit_code == 0, done.output
+    assert done.stderr == "" and "mlp-tiny" in done.stdout  # --quiet: the summary table, no progress
     assert (tmp_path / "smoke" / "smoke.summary.json").exists()
     assert list((tmp_path / "smoke").glob("mlp-tiny*seed0.json"))
 
