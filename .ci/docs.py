@@ -119,30 +119,26 @@ def commands_page() -> str:
     return "\n".join(lines)
 
 
-# Where each command sits in the README's table, in the order a newcomer meets them; a command missing
-# here still appears, last, under "other", so a new command can never be left out of the table.
-TASKS = {
-    "one run": ["mlp", "cnn", "devices", "warmup", "data fetch", "data verify", "data path"],
-    "many runs": ["suite list", "suite show", "suite run", "merge", "repro"],
-    "gating": ["baseline save", "baseline list", "baseline show", "compare", "cost", "continuous"],
-    "reading results": ["report", "validate"],
-    "CI plumbing": ["verdict", "history"],
-}
+def sections() -> dict[str, list[str]]:
+    """The README table's groups: the top-level `--help`'s sections (the group's `sections`), in its order."""
+    return {title: list(names) for title, names in getattr(command_group(), "sections", {}).items()}
 
 
 def commands_table() -> str:
-    order = {name: (i, j) for i, names in enumerate(TASKS.values()) for j, name in enumerate(names)}
-    task_of = {name: task for task, names in TASKS.items() for name in names}
+    """Every command by section; a command in no section still appears, last, under "other", so a new command
+    can never be left out of the table."""
+    groups = sections()
+    order = {name: (i, j) for i, names in enumerate(groups.values()) for j, name in enumerate(names)}
+    section_of = {name: title for title, names in groups.items() for name in names}
 
-    def key(row):
-        name = row[0].removeprefix("mnist-bench ")
-        return order.get(name, (len(TASKS), 0)), name
+    def top(path: str) -> str:
+        return path.removeprefix("mnist-bench ").split(" ")[0]
 
+    rows = sorted(enumerate(leaves()), key=lambda row: (order.get(top(row[1][0]), (len(groups), 0)), row[0]))
     lines = ["| for | command | what it does |", "|---|---|---|"]
-    for path, cmd, ctx in sorted(leaves(), key=key):
-        name = path.removeprefix("mnist-bench ")
+    for _, (path, cmd, ctx) in rows:
         link = f"[{code(usage(cmd, ctx))}](docs/commands.md#{anchor(path)})"
-        lines.append(f"| {task_of.get(name, 'other')} | {link} | {first_sentence(cmd)} |")
+        lines.append(f"| {section_of.get(top(path), 'other')} | {link} | {first_sentence(cmd)} |")
     return "\n".join(lines)
 
 

@@ -196,7 +196,8 @@ def _render_cost_comparison(doc: dict[str, Any], folder: Path) -> None:
 
 
 def _render_summary(doc: dict[str, Any], folder: Path) -> None:
-    console.summary_table(doc)
+    for fmt in console.FORMATS:
+        documents.render(doc, fmt)
     history.from_summary(doc)
     parsed = [rules.parse_rule(r) for r in rules.DEFAULT_RULES]
     for fmt in console.FORMATS:
@@ -207,8 +208,9 @@ def _render_baseline(doc: dict[str, Any], folder: Path) -> None:
     path = folder / "root" / "KEY" / "gate.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(documents.dumps(doc))
-    result = invoke("baseline", "show", str(path))
-    assert result.exit_code == 0, result.output
+    for fmt in console.FORMATS:
+        result = invoke("baseline", "show", str(path), "--format", fmt)
+        assert result.exit_code == 0, result.output
     baselines.listing(folder / "root")
 
 

@@ -238,9 +238,172 @@ def test_suite_run_writes_under_mnist_bench_out(tmp_path):
     """MNIST_BENCH_OUT (the Docker image sets /results, its volume) is where `suite run` writes without --out."""
     done = CliRunner().invoke(
         cli,
-        ["suite", "run", "smoke", "--only", "mlp-tiny", "--seeds", "0", "--device", "CPU"],
+        ["suite", "run", "smoke", "--only", "mlp-tiny", "--seeds", "0", "--device", "CPU", "--quiet"],
         env={"MNIST_BENCH_OUT": str(tmp_path)},
     )
     assert done.exit_code == 0, done.output
+    assert done.stderr == "" and "mlp-tiny" in done.stdout  # --quiet: the summary table, no progress
     assert (tmp_path / "smoke" / "smoke.summary.json").exists()
     assert list((tmp_path / "smoke").glob("mlp-tiny*seed0.json"))
+
+
+# --- the top-level help, defaults, one spelling per choice (issue 29, items 8 and 9) -----------------------
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "fixtures", "golden")
+
+
+def test_top_level_help_matches_the_committed_file():
+    """Sections, a line on where to start, every first sentence whole (80 columns, as a default terminal).
+    After an intended change: MNIST_BENCH_REGEN_GOLDEN=1 pytest tests/test_cli.py -k committed_file, review the diff."""
+    result = CliRunner().invoke(cli, ["--help"], prog_name="mnist-bench", terminal_width=80)
+    path = os.path.join(GOLDEN, "help.txt")
+    if os.environ.get("MNIST_BENCH_REGEN_GOLDEN") == "1":
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(result.output)
+    with open(path, encoding="utf-8") as f:
+        assert result.output == f.read(), "help.txt changed; see the test's docstring"
+
+
+def test_every_command_is_in_one_section_and_none_is_cut_off():
+    from harness.cli.app import SECTIONS
+
+    listed = [name for names in SECTIONS.values() for name in names]
+    assert sorted(listed) == sorted(cli.commands)  # each command once; a new one must be given a section
+    text = invoke("--help").output
+    assert "..." not in text[text.index("Run:") :] and "Start with `mnist-bench mlp`" in text
+    assert text.index("CI plumbing:") < text.index("  history ") and "Other:" not in text
+
+
+def test_every_default_shows_the_same_way():
+    import click
+
+    for path, command in _commands(cli):
+        ctx = click.Context(command, info_name=path[-1], show_default=True)
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                _, text = param.get_help_record(ctx)
+                assert "default: (" not in text, f"{' '.join(path)} {param.opts[0]}: {text}"
+    from harness.tg.spec import DEFAULTS
+
+    lr = next(p for p in cli.commands["mlp"].params if p.name == "lr")  # its default given as text, like --seed's 0
+    assert lr.get_help_record(click.Context(cli.commands["mlp"]))[1].endswith(f"default: {DEFAULTS['mlp']['lr']:g}]")
+
+
+def _captured(monkeypatch, target: str, *args):
+    """The keyword and positional arguments `args` hand to the library function `target` (which then stops)."""
+    import importlib
+
+    from harness.base.errors import HarnessError
+
+    module, name = target.rsplit(".", 1)
+    seen = {}
+
+    def fake(*a, **k):
+        seen.update(k, args=a)
+        raise HarnessError("stopped here")
+
+    monkeypatch.setattr(importlib.import_module(module), name, fake)
+    result = invoke(*args)
+    assert result.exit_code == 2 and "stopped here" in result.output, result.output
+    return seen
+
+
+@pytest.mark.parametrize(
+    "args, models",
+    [
+        ([], ("mlp", "cnn")),
+        (["--model", "cnn"], ("cnn",)),
+        (["--model", "cnn", "--model", "mlp"], ("mlp", "cnn")),
+        (["--model", "all"], ("mlp", "cnn")),  # warmup's old spelling
+    ],
+)
+def test_models_are_chosen_by_one_option_everywhere(monkeypatch, args, models):
+    assert _captured(monkeypatch, "harness.run.warmup.run", "warmup", *args)["models"] == models
+    assert _captured(monkeypatch, "harness.gate.cost.gate", "cost", *args)["args"][0] == models
+    workload = _captured(monkeypatch, "harness.gate.continuous.run", "continuous", "HEAD", *args)["workload"]
+    assert tuple(workload.models) == models
+
+
+@pytest.mark.parametrize("old, models", [("all", ("mlp", "cnn")), ("mlp", ("mlp",)), ("cnn", ("cnn",))])
+def test_cost_still_takes_its_old_positional_spelling(monkeypatch, old, models):
+    """`cost all` (.github/workflows/bench.yml, COST_MODELS) works, and is no longer shown."""
+    assert _captured(monkeypatch, "harness.gate.cost.gate", "cost", old)["args"][0] == models
+    usage = invoke("cost", "--help").output.splitlines()[0]
+    assert usage == "Usage: cli cost [OPTIONS]"
+
+
+def test_a_misspelt_model_names_the_models():
+    for args in (["warmup", "--model", "mpl"], ["cost", "--model", "mpl"], ["continuous", "HEAD", "--model", "x"]):
+        result = invoke(*args)
+        assert result.exit_code == 2 and "'mlp', 'cnn'" in result.output and "all" not in result.output
+
+
+def test_repro_of_neither_a_file_nor_a_model_names_the_models():
+    result = invoke("repro", "mpl")
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "mnist-bench: error: mpl: not a result file nor a model (mlp, cnn); did you mean 'mlp'?"
+    )
+
+
+def _baseline_root(tmp_path, *keys):
+    import shutil
+
+    for key in keys:
+        (tmp_path / key).mkdir(parents=True)
+        shutil.copy(os.path.join(GOLDEN, "gate.baseline.json"), tmp_path / key / "gate.json")
+    return str(tmp_path)
+
+
+def test_baseline_show_takes_a_name_as_baseline_list_shows_it(tmp_path, monkeypatch):
+    from harness.documents import baselines
+
+    root = _baseline_root(tmp_path, "KEY")
+    shown = invoke("baseline", "show", "gate", "--root", root)
+    assert shown.exit_code == 0 and shown.output.startswith("gate: suite gate on ")
+    assert invoke("baseline", "show", "KEY/gate", "--root", root).output == shown.output
+    typo = invoke("baseline", "show", "gat", "--root", root)
+    assert typo.exit_code == 2 and "no such file nor baseline" in typo.output and "did you mean 'gate'?" in typo.output
+
+    root = _baseline_root(tmp_path / "two", "A", "B")
+    monkeypatch.setattr(baselines, "this_device_key", lambda: "B")
+    assert invoke("baseline", "show", "gate", "--root", root).exit_code == 0
+    monkeypatch.setattr(baselines, "this_device_key", lambda: "C")
+    several = invoke("baseline", "show", "gate", "--root", root)
+    assert several.exit_code == 2 and "device key C; give one of: A/gate, B/gate" in several.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("suite", "show", "smoke"),
+        ("baseline", "show", os.path.join(GOLDEN, "gate.baseline.json")),
+        ("merge", os.path.join(os.path.dirname(GOLDEN), "..", "..", "results", "gate", "runs")),
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_format_on_show_and_merge(args):
+    as_json = invoke(*args, "--format", "json")
+    assert as_json.exit_code == 0, as_json.output
+    assert isinstance(json.loads(as_json.stdout), dict)
+    markdown = invoke(*args, "--format", "markdown")
+    assert markdown.exit_code == 0 and "\n|---|" in markdown.stdout
+
+
+def test_quiet_leaves_only_the_result(tmp_path):
+    loud = invoke("mlp", *TINY, "--out-dir", str(tmp_path), "--no-assert-target")
+    quiet = invoke("mlp", *TINY, "--out-dir", str(tmp_path), "--no-assert-target", "-q")
+    assert loud.exit_code == quiet.exit_code == 0
+    assert "mlp: " in loud.stderr  # the progress line
+    assert quiet.stderr == "" and "test accuracy" in quiet.stdout
+
+
+def test_verdict_words_are_coloured_on_a_terminal_only():
+    compare = ["compare", os.path.join(GOLDEN, "gate.summary.json"), "--baseline"]
+    compare.append(os.path.join(GOLDEN, "gate.baseline.json"))
+    ansi = "\x1b["
+    terminal = CliRunner().invoke(cli, compare, color=True)
+    assert terminal.exit_code == 1 and f"{ansi}" in terminal.stdout and "REGRESSION" in terminal.stdout
+    assert ansi not in CliRunner().invoke(cli, compare).stdout  # not a terminal: click drops it
+    assert ansi not in CliRunner().invoke(cli, compare, color=True, env={"NO_COLOR": "1"}).stdout
+    assert ansi not in CliRunner().invoke(cli, [*compare, "--format", "markdown"], color=True).stdout

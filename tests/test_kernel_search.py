@@ -207,7 +207,7 @@ def test_cli_warmup_and_run_take_beam(monkeypatch):
     assert calls == {"devices": ("CPU",), "models": ("mlp",), "beam": 1}
     for command in (["warmup"], ["mlp"], ["cnn"], ["suite", "run"]):
         help_text = CliRunner().invoke(cli, [*command, "--help"]).output
-        assert "--beam" in help_text and "default: (the BEAM variable" in " ".join(help_text.split())
+        assert "--beam" in help_text and "default: the BEAM variable" in " ".join(help_text.split())
 
 
 SEARCH_A_TINY_KERNEL = """

@@ -75,3 +75,14 @@ def check_distinct(inputs: Iterable[tuple[str, Path | None]], outputs: Iterable[
                 "or one document would replace the other"
             )
         seen[key] = (label, Path(path))
+
+
+# --- names --------------------------------------------------------------------------------------------
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean 'mlp'?` for a mistyped name (empty when nothing is close)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

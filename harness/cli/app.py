@@ -3,11 +3,13 @@ parse options, call one library function, print. No logic in any command module.
 
 Heavy imports (tinygrad, jsonschema) happen inside commands so `--help` stays fast. Every
 option shows its default in `--help` (the group sets show_default; options whose default is
-computed at run time say in words what it is).
+computed at run time say in words what it is, shown as `[default: WORDS]` like any other default).
+The top-level help lists the commands in SECTIONS, each with its whole first sentence.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from pathlib import Path
@@ -32,9 +34,74 @@ def _usage_error(ctx: click.Context, e: click.UsageError) -> NoReturn:
     ctx.exit(e.exit_code)
 
 
+class HarnessOption(click.Option):
+    """An option whose default given in words (`show_default="the suite's"`) shows as `[default: the
+    suite's]`, the way a value shows (`[default: 0]`); click would print `[default: (the suite's)]`."""
+
+    def get_help_extra(self, ctx: click.Context):
+        extra = super().get_help_extra(ctx)
+        if isinstance(self.show_default, str):
+            extra["default"] = self.show_default
+        return extra
+
+
+class HiddenArgument(click.Argument):
+    """An argument left out of the usage line: an old spelling kept working for scripts."""
+
+    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return []
+
+
+class HarnessCommand(click.Command):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # every option of every command shows its default one way, without each declaration naming a class
+        # (a decorator builds the option before the command exists)
+        for param in self.params:
+            if type(param) is click.Option:
+                param.__class__ = HarnessOption
+
+
+class HarnessSubgroup(click.Group):
+    command_class = HarnessCommand
+
+
+# The top-level help's sections, in the order a newcomer meets them (.ci/docs.py groups the README's table
+# by them too); tests/test_cli.py checks that every command is in one.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "Run": ("mlp", "cnn", "suite", "repro"),
+    "Compare and gate": ("compare", "baseline", "cost", "continuous"),
+    "Read results": ("report", "validate"),
+    "Setup": ("devices", "data", "warmup"),
+    "CI plumbing": ("merge", "verdict", "history"),
+}
+
+
+def section_of(name: str) -> str:
+    return next((section for section, names in SECTIONS.items() if name in names), "Other")
+
+
 class HarnessGroup(click.Group):
     """Turns HarnessError, a bad option and Ctrl-C (or SIGTERM, see `main`) into one clean line and a
-    documented exit code."""
+    documented exit code; lists its commands by SECTIONS."""
+
+    command_class = HarnessCommand
+    group_class = HarnessSubgroup
+    sections = SECTIONS
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each section's commands with their whole first sentence (click cuts it to the width with `...`;
+        a long one wraps here instead)."""
+        rows: dict[str, list[tuple[str, str]]] = {}
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.setdefault(section_of(name), []).append((name, command.get_short_help_str(limit=sys.maxsize)))
+        order = {name: i for names in SECTIONS.values() for i, name in enumerate(names)}
+        for section in [*SECTIONS, "Other"]:
+            if section in rows:
+                with formatter.section(section):
+                    formatter.write_dl(sorted(rows[section], key=lambda row: order.get(row[0], len(order))))
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
@@ -64,6 +131,9 @@ class HarnessGroup(click.Group):
 def cli() -> None:
     """Fixed-seed MNIST training benchmarks for tinygrad.
 
+    Start with `mnist-bench mlp` (one run), then `mnist-bench suite run smoke` (a few short runs),
+    then `mnist-bench COMMAND --help`.
+
     \b
     Exit codes: 0 ok, 1 target missed or regression, 2 usage or input error,
     3 dataset error, 4 environment error (clang, device, output folder),
@@ -71,8 +141,45 @@ def cli() -> None:
     """
 
 
+# --- what a command prints -------------------------------------------------------------------------
+
+QUIET = "mnist_bench.quiet"  # the click context's meta key that `--quiet` sets
+
+
+def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[QUIET] = True
+
+
+quiet_option = click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_quiet,
+    help="No progress or notices: only results and errors.",
+)
+
+
+def quiet() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(QUIET))
+
+
 def echo_err(message: str) -> None:
-    click.echo(message, err=True)
+    """A notice (which device, a fetched file, a skipped result): stderr, and nothing under --quiet."""
+    if not quiet():
+        click.echo(message, err=True)
+
+
+def live(display):
+    """A progress display as a context manager, or None in its place under --quiet."""
+    return contextlib.nullcontext() if quiet() else display
+
+
+def show(text: str, fmt: str = "text", *, err: bool = False) -> None:
+    """A result: in text, its PASS / FAIL / REGRESSION words in colour on a terminal (console.coloured)."""
+    click.echo(console.coloured(text) if fmt == "text" else text, err=err)
 
 
 class FiniteFloat(click.FloatRange):
@@ -169,6 +276,41 @@ def out_dir_option(default: Path | None, help: str, show_default: str | None = N
     return decorate
 
 
+class ModelChoice(click.Choice):
+    """A model name of tg.models.MODELS; `all`, the old spelling of every model, is still taken (unlisted)."""
+
+    def __init__(self):
+        from harness.tg.models import MODELS
+
+        super().__init__(MODELS)
+
+    def convert(self, value, param, ctx):
+        return "all" if value == "all" else super().convert(value, param, ctx)
+
+
+def every_model(chosen) -> tuple[str, ...]:
+    """Model names (`all` among them, or none: every model) in MODELS' order."""
+    from harness.tg.models import MODELS
+
+    chosen = set(chosen or ())
+    return tuple(m for m in MODELS if not chosen or "all" in chosen or m in chosen)
+
+
+def models_option(help: str):
+    """`--model NAME`, repeatable, every model by default: how every command but `mlp`/`cnn` picks models."""
+    from harness.tg.models import MODELS
+
+    return click.option(
+        "--model",
+        "models",
+        multiple=True,
+        type=ModelChoice(),
+        callback=lambda ctx, param, value: every_model(value),
+        show_default=", ".join(MODELS),
+        help=f"{help} Repeatable.",
+    )
+
+
 def root_option(f):
     return click.option("--root", type=FOLDER, default=baselines_root(), show_default=True, help="Baselines folder.")(f)
 
@@ -200,7 +342,7 @@ def exit_for(outcome: str) -> NoReturn:
 
 def finish(problems: list[str]) -> None:
     for problem in problems:
-        click.echo(f"FAIL {problem}", err=True)
+        show(f"FAIL {problem}", err=True)
     exit_for("fail" if problems else "pass")
 
 

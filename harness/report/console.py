@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,28 @@ def _seconds(value: float | None) -> str:
 
 
 FORMATS = documents.FORMATS
+
+
+# The words a reader scans a text output for, and their colours; a run summary's status value too.
+COLOURS = {"PASS": "green", "ok": "green", "WARNING": "yellow"} | dict.fromkeys(
+    ("FAIL", "REGRESSION", "INVALID", "INCOMPLETE", "target_missed", "diverged", "failed"), "red"
+)
+_VERDICT_WORD = re.compile(r"\b(PASS|FAIL|REGRESSION|INVALID|INCOMPLETE|WARNING)\b")
+_RUN_STATUS = re.compile(r"^(status\s+)(ok|target_missed|diverged|failed)$", re.MULTILINE)
+
+
+def coloured(text: str) -> str:
+    """`text` with its verdict words in colour (ANSI). click.echo drops the colour where the output is not a
+    terminal (a pipe, a file, CI), and NO_COLOR (no-color.org: any non-empty value) turns it off."""
+    if os.environ.get("NO_COLOR"):
+        return text
+    import click
+
+    def paint(word: str) -> str:
+        return click.style(word, fg=COLOURS[word], bold=True)
+
+    text = _RUN_STATUS.sub(lambda m: m[1] + paint(m[2]), text)
+    return _VERDICT_WORD.sub(lambda m: paint(m[1]), text)
 
 
 def to_json(doc: Any) -> str:
@@ -72,7 +96,7 @@ def _run_rows(record: dict[str, Any], path: Path | None) -> list[tuple[str, str]
     return rows
 
 
-def planned_table(planned: list) -> str:
+def planned_table(planned: list, fmt: str = "text") -> str:
     rows = [("run", "model", "lr", "bs", "steps", "seeds", "category", "description")]
     seen: dict[str, list] = {}
     for p in planned:
@@ -92,15 +116,24 @@ def planned_table(planned: list) -> str:
             )
         )
     rows.append((f"{len(planned)} runs", "", "", "", "", "", "", ""))
-    return documents.table(rows[0], rows[1:])
+    return documents.table(rows[0], rows[1:], fmt)
+
+
+def planned_json(suite: dict[str, Any], planned: list) -> dict[str, Any]:
+    """`suite show --format json`: the suite's name and description, then every run it expands to."""
+    runs = [
+        {"name": p.name, "category": p.category, "description": p.description, "target": p.target, **p.spec.to_json()}
+        for p in planned
+    ]
+    return {"name": suite["name"], "description": suite["description"], "runs": runs}
 
 
 TABLE = tuple(name for name, m in METRICS.items() if m.table)  # accuracy first: the registry's order
 
 
-def summary_table(summary: dict[str, Any]) -> str:
+def summary_table(summary: dict[str, Any], fmt: str = "text") -> str:
     """One row per config: seeds, targets met, status counts, and mean ± std of TABLE
-    (names, units and scales from the metric registry)."""
+    (names, units and scales from the metric registry); `fmt` text or markdown."""
 
     head = ("config", "n", header("accuracy"), "target met", *map(header, TABLE[1:]), "status")
     rows = [head]
@@ -117,7 +150,22 @@ def summary_table(summary: dict[str, Any]) -> str:
                 ",".join(f"{k}={v}" for k, v in c["statuses"].items()),
             )
         )
-    return documents.table(rows[0], rows[1:])
+    return documents.table(rows[0], rows[1:], fmt)
+
+
+def _baseline_view(fmt: str):
+    def view(doc: dict[str, Any]) -> str:
+        if fmt == "markdown":  # a paragraph, then a blank line before the table
+            head = f"**{doc['name']}**: suite `{doc['suite']}` on `{doc['device_key']}`, saved {doc['saved_at']}\n"
+        else:
+            head = f"{doc['name']}: suite {doc['suite']} on {doc['device_key']}, saved {doc['saved_at']}"
+        return f"{head}\n{summary_table(doc['summary'], fmt)}"
+
+    return view
+
+
+documents.views("summary", text=summary_table, markdown=lambda doc: summary_table(doc, "markdown"))
+documents.views("baseline", text=_baseline_view("text"), markdown=_baseline_view("markdown"))
 
 
 class terminate_as_interrupt:
