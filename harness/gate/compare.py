@@ -191,7 +191,8 @@ def _suite_warning(current: dict[str, Any], baseline: dict[str, Any]) -> list[st
     if current["suite"] == baseline["suite"]:
         return []
     return [
-        f"the current results are of {current['suite']}, the baseline of {baseline['suite']}: configs are matched by name"
+        f"the current results are of {current['suite']}, the baseline of {baseline['suite']}: "
+        "configs are matched by name"
     ]
 
 
