@@ -497,3 +497,11 @@ def test_one_name_with_two_settings_is_refused_not_pooled():
     b = {**a, "run_id": "b", "config": {**a["config"], "seed": 1, "steps": 20}}
     with pytest.raises(HarnessError, match=r"mlp-default@CPU: runs with different settings share this name \(steps"):
         summary_mod.of_runs([a, b], "none")
+
+
+def test_one_run_read_twice_is_one_run_not_a_repeat(tmp_path):
+    folder = tmp_path / "copies"
+    write(folder, "a.json", gate_record(seed=0))
+    write(folder / "again", "a.json", gate_record(seed=0))
+    (config,) = baselines.load_side(folder)["configs"]
+    assert config["seeds"] == [0] and summary_mod.repeats(config) is None

@@ -77,7 +77,7 @@ def with_suite(record: dict[str, Any]) -> dict[str, Any]:
         "name": SINGLE_RUNS,
         "run": single_run_name(record),
         "category": "single run",
-        "description": f"`mnist-bench {record['model']}`",
+        "description": "",
         "assert_target": False,
         "budget": {},
     }
@@ -265,6 +265,7 @@ def build(
     """
     if not records:
         raise HarnessError(f"suite {suite!r}: no run results to summarize")
+    records = list({r["run_id"]: r for r in records}.values())  # one run read twice (a copy of its file) is one run
     others = sorted({r["suite"]["name"] for r in records if r.get("suite", {}).get("name") != suite})
     if others and check_suite:
         raise HarnessError(f"results of other suites mixed in: {', '.join(others)}")
