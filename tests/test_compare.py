@@ -450,6 +450,7 @@ def test_single_runs_that_differ_in_a_setting_are_paired_and_the_difference_name
     doc = compare.from_paths(a, baseline=str(b))
     assert "mlp: compared with the baseline's mlp-steps=20" in doc["warnings"]
     assert "mlp: settings differ from the baseline's: steps 20 -> 200" in doc["warnings"]
+    assert doc["numerics"] == []  # other settings compute other bits: no "numerics changed"
 
 
 def test_a_folder_of_single_and_suite_runs_is_one_side(tmp_path):

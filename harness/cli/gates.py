@@ -140,7 +140,8 @@ def compare(
     Each is a run file, a folder of run results (any suites and single runs: configs are grouped by name,
     single runs named by their settings, e.g. mlp-steps=20), a summary or a stored baseline. Configs are
     matched by name (two sides of one config each are paired whatever their names); a config on one side
-    only is a warning. Where a side has one run of a config, differences are shown plainly, not tested.
+    only is a warning. Where each side has one value (one run; for accuracy, one seed), the difference is
+    shown plainly, not tested against noise.
 
     Exit 0 pass, 1 regression or target missed, 2 bad input (or --strict-env mismatch).
     """

@@ -116,8 +116,10 @@ def _numerics(machines: list[dict[str, Any]]) -> set[str]:
 def same_bits(cur: dict[str, Any], base: dict[str, Any], numerics_match: bool) -> bool | None:
     """True: every seed's final weights equal the baseline's; False: the bits changed where nothing they
     depend on did (a numerics change of the code); None: not comparable (other seeds, another ISA class,
-    tinygrad or device, or hashes not recorded)."""
+    tinygrad or device, other settings, or hashes not recorded)."""
     a, b = cur.get("weights") or {}, base.get("weights") or {}
+    if summary.setting_changes(base["config"], cur["config"]):
+        return None  # two configs, not two versions of one: other bits are expected
     if not numerics_match or not a or set(a) != set(b) or None in a.values() or None in b.values():
         return None
     return a == b
@@ -168,8 +170,9 @@ def compare(
         warnings += seed_differences(pairs) + repeat_notes(pairs) + untested
     if any(PLAIN in r["reason"] for r in rows):
         warnings.append(
-            "rows marked `a plain difference` have one value on each side, so run-to-run noise cannot be told "
-            "from a change; repeat the runs (`suite run --repeat`, or the same command again) to test them"
+            "rows marked `a plain difference` have one value on each side, so noise cannot be told from a change; "
+            "more runs on each side test them (times: any runs; accuracy: other seeds, `--seed N`, "
+            "`suite run --repeat N`)"
         )
     if baseline is not None and not clock_gated and any(METRICS[r.metric].clock for r in rules):
         chips = f"{', '.join(sorted(_chips(base_machines)))} vs {', '.join(sorted(_chips(current['machines'])))}"
