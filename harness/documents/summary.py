@@ -44,7 +44,11 @@ SINGLE_RUNS = "single-runs"  # the suite name of results of `mnist-bench mlp`/`c
 
 def flat_settings(config: dict[str, Any]) -> dict[str, Any]:
     """A run's settings with its model_config's keys beside the others (without the seed)."""
-    return {**{k: v for k, v in config.items() if k not in ("model_config", "seed")}, **config.get("model_config", {})}
+    inner = config.get("model_config")  # a summary's `config` is free-form in its schema: take what is there
+    return {
+        **{k: v for k, v in config.items() if k not in ("model_config", "seed")},
+        **(inner if isinstance(inner, dict) else {}),
+    }
 
 
 def plain(value: Any) -> str:
