@@ -506,3 +506,13 @@ def test_one_run_read_twice_is_one_run_not_a_repeat(tmp_path):
     write(folder / "again", "a.json", gate_record(seed=0))
     (config,) = baselines.load_side(folder)["configs"]
     assert config["seeds"] == [0] and summary_mod.repeats(config) is None
+
+
+def test_the_baseline_is_given_once(tmp_path):
+    path = write(tmp_path, "base.json", BASE)
+    both = CliRunner().invoke(cli, ["compare", str(path), str(path), "--baseline", str(path)])
+    assert both.exit_code == 2 and "give the baseline once: as BASELINE or as --baseline" in both.output
+    option = CliRunner().invoke(cli, ["compare", str(path), "--baseline", str(path)])
+    assert option.exit_code == 0 and f"current {path} against baseline {path}" in option.output
+    missing = CliRunner().invoke(cli, ["compare", str(path), str(tmp_path / "nope.json")])
+    assert missing.exit_code == 2 and "nope.json: no such file or folder" in missing.output
