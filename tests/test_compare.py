@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +13,7 @@ from harness.base.errors import HarnessError
 from harness.base.metrics import METRICS
 from harness.cli import cli
 from harness.documents import baselines, schema
+from harness.documents import summary as summary_mod
 from harness.gate import compare, rules
 
 MACHINE = {"cpu": "Test CPU 9000", "gpu": [], "device": "CPU", "tinygrad": "0.14.0", "tinygrad_env": {}}
@@ -142,13 +144,6 @@ def test_other_machine_is_reported_and_can_be_fatal():
     assert any("cpu" in d for d in run(other)["env_differences"])
     with pytest.raises(HarnessError, match="environment differs"):
         run(other, strict_env=True)
-
-
-def test_mismatched_configs_and_suites_are_input_errors():
-    with pytest.raises(HarnessError, match="added none; missing cnn"):
-        run(summary([BASE["configs"][0]]))
-    with pytest.raises(HarnessError, match="baseline is for suite 'gate'"):
-        run(summary(BASE["configs"], suite="smoke"))
 
 
 @pytest.mark.parametrize(
@@ -365,3 +360,159 @@ def test_one_chip_on_both_sides_gates_the_clock():
         summary([config_entry("mlp", [97.1, 97.3, 97.2], [0.0360, 0.0372, 0.0366]), BASE["configs"][1]]), [FLEET[2]]
     )
     assert verdicts(run(slow, baseline=base))[("mlp", "step_time_p10_s")] == "regression"
+
+
+# --- any two sources, rules that add to the defaults, partial suites (issue 29) ---------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+GATE_RUNS = REPO / "results" / "gate" / "runs"
+
+
+def gate_record(model="mlp", seed=0, **changes):
+    """A committed gate run record, as a single run (`mnist-bench mlp`) unless `suite` is given."""
+    record = json.loads((GATE_RUNS / f"{model}-default__CPU__seed{seed}.json").read_text())
+    record = {k: v for k, v in record.items() if k != "suite"}
+    return {**record, **changes}
+
+
+def write(folder, name, doc):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(json.dumps(doc))
+    return folder / name
+
+
+def test_given_rules_replace_their_metrics_defaults_and_keep_the_others():
+    parsed = rules.resolve(["accuracy:-1pp"])
+    assert [r.text for r in parsed] == ["accuracy:-1pp", *rules.DEFAULT_RULES[1:]]
+    extra = rules.resolve(["step_time_s:+5%"])
+    assert [r.text for r in extra] == [*rules.DEFAULT_RULES, "step_time_s:+5%"]
+    assert [r.text for r in rules.resolve(["accuracy:-1pp"], only=True)] == ["accuracy:-1pp"]
+    with pytest.raises(HarnessError, match="--only-rules needs at least one --rule"):
+        rules.resolve([], only=True)
+
+
+def test_cli_rule_keeps_the_default_step_time_and_count_rows(tmp_path):
+    path = write(tmp_path, "base.json", BASE)
+    args = ["compare", str(path), str(path), "--format", "json"]
+    given = json.loads(CliRunner().invoke(cli, [*args, "--rule", "accuracy:-1pp"]).output)
+    assert given["rules"][:2] == ["accuracy:-1pp", "step_time_p10_s:+10%"]
+    assert {r["metric"] for r in given["rows"]} == {"accuracy", "step_time_p10_s"}
+    only = json.loads(CliRunner().invoke(cli, [*args, "--rule", "accuracy:-1pp", "--only-rules"]).output)
+    assert only["rules"] == ["accuracy:-1pp"] and {r["metric"] for r in only["rows"]} == {"accuracy"}
+
+
+def test_a_config_on_one_side_only_is_a_warning_and_no_common_config_an_error():
+    doc = run(summary([BASE["configs"][0]]))
+    assert doc["verdict"] == "pass" and {r["config"] for r in doc["rows"]} == {"mlp"}
+    assert "cnn: only in the baseline, not compared" in doc["warnings"]
+    other = summary([config_entry("other", [97.1, 97.3], [0.03, 0.031])])
+    with pytest.raises(HarnessError, match="no config in common: the current results have other; the baseline has"):
+        run(other)
+
+
+def test_other_suites_are_compared_by_config_name_with_a_warning():
+    doc = run(summary(BASE["configs"], suite="smoke"))
+    assert doc["verdict"] == "pass"
+    assert doc["warnings"][0] == "the current results are of smoke, the baseline of gate: configs are matched by name"
+
+
+def test_only_compares_the_matching_configs_of_both_sides(tmp_path):
+    path = write(tmp_path, "base.json", BASE)
+    result = CliRunner().invoke(cli, ["compare", str(path), str(path), "--only", "ml*", "--format", "json"])
+    doc = json.loads(result.output)
+    assert result.exit_code == 0 and {r["config"] for r in doc["rows"]} == {"mlp"} and doc["warnings"] == []
+    none = CliRunner().invoke(cli, ["compare", str(path), str(path), "--only", "x*"])
+    assert none.exit_code == 2 and "--only x* matches no run in the current results; runs in the current" in (
+        none.output
+    )
+
+
+def test_two_single_runs_compare_as_a_plain_difference(tmp_path):
+    a = write(tmp_path, "a.json", gate_record(seed=0))
+    b = write(tmp_path, "b.json", gate_record(seed=1, run_id="other"))
+    result = CliRunner().invoke(cli, ["compare", str(a), str(b)])
+    assert result.exit_code == 0, result.output
+    assert f"current {a} against baseline {b}" in result.output
+    doc = compare.from_paths(a, baseline=str(b))
+    assert doc["suite"] == summary_mod.SINGLE_RUNS and {r["config"] for r in doc["rows"]} == {"mlp"}
+    accuracy, p10 = (next(r for r in doc["rows"] if r["metric"] == m) for m in ("accuracy", "step_time_p10_s"))
+    assert accuracy["verdict"] == p10["verdict"] == "info"
+    assert rules.PLAIN in accuracy["reason"] and accuracy["reason"].startswith("accuracy:-0.3pp: +0.74 pp")
+    assert not [w for w in doc["warnings"] if "not tested" in w]  # one warning says why, not one per row
+    assert any("plain difference` have one value on each side" in w for w in doc["warnings"])
+
+
+def test_single_runs_that_differ_in_a_setting_are_paired_and_the_difference_named(tmp_path):
+    a = write(tmp_path, "a.json", gate_record(seed=0))
+    steps = gate_record(seed=0, run_id="b")
+    steps["config"] = {**steps["config"], "steps": 20}
+    b = write(tmp_path, "b.json", steps)
+    doc = compare.from_paths(a, baseline=str(b))
+    assert "mlp: compared with the baseline's mlp-steps=20" in doc["warnings"]
+    assert "mlp: settings differ from the baseline's: steps 20 -> 200" in doc["warnings"]
+    assert doc["numerics"] == []  # other settings compute other bits: no "numerics changed"
+
+
+def test_a_folder_of_single_and_suite_runs_is_one_side(tmp_path):
+    """results/runs holds both: configs are grouped by name, single runs named by their settings."""
+    folder = tmp_path / "runs"
+    write(folder, "single.json", gate_record(seed=0))
+    suite_run = json.loads((GATE_RUNS / "cnn-default__CPU__seed0.json").read_text())
+    write(folder, "suite.json", suite_run)
+    side = baselines.load_side(folder)
+    assert side["suite"] == "gate + single-runs"
+    assert [c["name"] for c in side["configs"]] == ["cnn-default", "mlp"]
+    with pytest.raises(HarnessError, match=r"`auto` finds one suite's baseline; .*`mnist-bench compare A B`"):
+        compare.from_paths(folder)
+
+
+def test_repeats_of_a_seed_are_one_seed_for_accuracy_and_every_run_for_the_clock(tmp_path):
+    folder = tmp_path / "repeats"
+    for i, p10 in enumerate((0.075, 0.076, 0.077)):
+        record = gate_record(seed=0, run_id=f"r{i}")
+        record["timings"] = {**record["timings"], "step_time_s": {**record["timings"]["step_time_s"], "p10": p10}}
+        write(folder, f"r{i}.json", record)
+    (config,) = baselines.load_side(folder)["configs"]
+    assert config["seeds"] == [0, 0, 0] and summary_mod.repeats(config) == "3 runs of 1 seed: repeats, not seeds"
+    assert config["metrics"]["accuracy"]["n"] == 1 and config["metrics"]["step_time_p10_s"]["n"] == 3
+    assert config["weights"] == {"0": gate_record()["metrics"]["weights_sha256"]}
+    doc = compare.from_paths(folder, baseline=str(folder))
+    assert (
+        "mlp: the current has 3 runs of 1 seed: repeats, not seeds (accuracy is over seeds, times over runs)"
+        in (doc["warnings"])
+    )
+    p10 = next(r for r in doc["rows"] if r["metric"] == "step_time_p10_s")
+    assert p10["verdict"] == "pass" and p10["p_value"] is not None  # tested: three timings on each side
+
+
+def test_repeats_whose_weights_differ_keep_no_hash():
+    a, b = gate_record(seed=0, run_id="a"), gate_record(seed=0, run_id="b")
+    b["metrics"] = {**b["metrics"], "weights_sha256": "other", "accuracy": 96.0}
+    (config,) = summary_mod.of_runs([a, b], "none")["configs"]
+    assert config["weights"] == {"0": None}
+    assert config["metrics"]["accuracy"]["values"] == [pytest.approx((96.69 + 96.0) / 2)]
+
+
+def test_one_name_with_two_settings_is_refused_not_pooled():
+    a = gate_record(seed=0, suite={**json.loads((GATE_RUNS / "mlp-default__CPU__seed0.json").read_text())["suite"]})
+    b = {**a, "run_id": "b", "config": {**a["config"], "seed": 1, "steps": 20}}
+    with pytest.raises(HarnessError, match=r"mlp-default@CPU: runs with different settings share this name \(steps"):
+        summary_mod.of_runs([a, b], "none")
+
+
+def test_one_run_read_twice_is_one_run_not_a_repeat(tmp_path):
+    folder = tmp_path / "copies"
+    write(folder, "a.json", gate_record(seed=0))
+    write(folder / "again", "a.json", gate_record(seed=0))
+    (config,) = baselines.load_side(folder)["configs"]
+    assert config["seeds"] == [0] and summary_mod.repeats(config) is None
+
+
+def test_the_baseline_is_given_once(tmp_path):
+    path = write(tmp_path, "base.json", BASE)
+    both = CliRunner().invoke(cli, ["compare", str(path), str(path), "--baseline", str(path)])
+    assert both.exit_code == 2 and "give the baseline once: as BASELINE or as --baseline" in both.output
+    option = CliRunner().invoke(cli, ["compare", str(path), "--baseline", str(path)])
+    assert option.exit_code == 0 and f"current {path} against baseline {path}" in option.output
+    missing = CliRunner().invoke(cli, ["compare", str(path), str(tmp_path / "nope.json")])
+    assert missing.exit_code == 2 and "nope.json: no such file or folder" in missing.output

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +9,8 @@ from harness import report
 from harness.base import stats
 from harness.base.errors import HarnessError
 from harness.report import analysis, plots
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def cfg(name, lr, bs, steps, accuracy, model="mlp"):
@@ -192,3 +195,19 @@ def test_config_table_names_each_config():
     lines = report.config_table([cfg("mlp-activation/activation=gelu", 2e-3, 256, 200, [96.0, 95.9])])
     assert lines[0].startswith("| # | config | category |")
     assert lines[2].startswith("| 1 | `mlp-activation/activation=gelu` | c |")
+
+
+def test_repeats_of_one_seed_are_counted_as_one_seed_and_said_so(tmp_path):
+    """Three default `mlp` runs, all seed 0: one seed, not three; no interval from copies."""
+    record = json.loads((REPO / "results/gate/runs/mlp-default__CPU__seed0.json").read_text())
+    record = {k: v for k, v in record.items() if k != "suite"}
+    for i in range(3):
+        (tmp_path / f"r{i}.json").write_text(json.dumps({**record, "run_id": f"r{i}"}))
+    text = report.write([tmp_path], tmp_path / "out" / "report.md")[0].read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| 1 | `mlp` |"))
+    assert "| 1 (3 runs) | 96.69 | n/a |" in row and "3/3" in row
+    assert (
+        "- `mlp`: 3 runs of 1 seed: repeats, not seeds. Accuracy and the other results of the numerics are one "
+        "value per seed (the mean of its runs, which computed identical weights: exact copies); times are over "
+        "all 3 runs."
+    ) in text

@@ -98,18 +98,28 @@ def baseline_show(baseline_spec: str, root: Path, fmt: str) -> None:
 
 @cli.command()
 @click.argument("current_path", metavar="CURRENT", type=click.Path(path_type=Path))
+@click.argument("baseline_arg", metavar="[BASELINE]", required=False)
 @click.option(
     "--baseline",
     "baseline_spec",
     default="auto",
-    help="Baseline file, or `auto` for <root>/<device-key>/<suite>.json.",
+    help="What to compare with (as BASELINE), or `auto` for <root>/<device-key>/<suite>.json.",
 )
 @click.option(
     "--rule",
     "rule_texts",
     multiple=True,
     show_default=", ".join(DEFAULT_RULES),
-    help="Regression rule, repeatable.",
+    help="Regression rule METRIC:+N% or METRIC:-Npp, repeatable; it replaces its metric's default rule, "
+    "the other defaults still apply.",
+)
+@click.option("--only-rules", is_flag=True, help="Check the --rule rules only, none of the defaults.")
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    show_default="every config",
+    help="Only configs whose name matches this glob (repeatable), as `suite run --only`.",
 )
 @click.option("--strict-env", is_flag=True, help="A different device, CPU/GPU or tinygrad is an error (exit 2).")
 @format_option("the comparison")
@@ -120,22 +130,44 @@ def baseline_show(baseline_spec: str, root: Path, fmt: str) -> None:
 )
 @output_option("Also write the comparison JSON here.")
 @root_option
-def compare(current_path, baseline_spec, rule_texts, strict_env, fmt, allow_missing, output, root) -> None:
-    """Compare CURRENT (summary, folder of results, or baseline) with a baseline.
+def compare(
+    current_path,
+    baseline_arg,
+    baseline_spec,
+    rule_texts,
+    only_rules,
+    only,
+    strict_env,
+    fmt,
+    allow_missing,
+    output,
+    root,
+) -> None:
+    """Compare CURRENT with BASELINE (default: the stored baseline of CURRENT's suite).
+
+    Each is a run file, a folder of run results (any suites and single runs: configs are grouped by name,
+    single runs named by their settings, e.g. mlp-steps=20), a summary or a stored baseline. Configs are
+    matched by name (two sides of one config each are paired whatever their names); a config on one side
+    only is a warning. Where each side has one value (one run; for accuracy, one seed), the difference is
+    shown plainly, not tested against noise.
 
     Exit 0 pass, 1 regression or target missed, 2 bad input (or --strict-env mismatch).
     """
     from harness.gate import compare as cmp
 
+    if baseline_arg is not None and baseline_spec != "auto":
+        raise HarnessError("give the baseline once: as BASELINE or as --baseline")
     doc = cmp.from_paths(
         current_path,
-        baseline=baseline_spec,
+        baseline=baseline_arg or baseline_spec,
         rules=rule_texts,
+        only_rules=only_rules,
+        only=only,
         root=root,
         strict_env=strict_env,
         allow_missing=allow_missing,
     )
-    sources = [("CURRENT", current_path), ("--baseline", Path(doc["baseline"]["path"]) if doc["baseline"] else None)]
+    sources = [("CURRENT", current_path), ("BASELINE", Path(doc["baseline"]["path"]) if doc["baseline"] else None)]
     write_output(output, doc, sources)
     show(documents.render(doc, fmt), fmt)
     exit_for(doc["verdict"])

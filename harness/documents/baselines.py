@@ -113,6 +113,11 @@ def locate(spec: str, current: dict[str, Any], root: Path = DEFAULT_ROOT) -> Pat
     """`auto`: the baseline for the current summary's suite and device key; else a path."""
     if spec != "auto":
         return Path(spec)
+    if not summary.is_suite(current["suite"]):
+        raise HarnessError(
+            f"no stored baseline for {current['suite']}: `auto` finds one suite's baseline; "
+            "name what to compare with instead (`mnist-bench compare A B`)"
+        )
     return path_for(root, summary_device_key(current), current["suite"])
 
 
@@ -144,6 +149,22 @@ def resolve(spec: str, root: Path = DEFAULT_ROOT) -> Path:
     names = sorted({p.stem for p in root.glob("*/*.json")})
     hint = inputs.did_you_mean(name, names) or (f"; stored baselines: {', '.join(names)}" if names else "")
     raise HarnessError(f"{spec}: no such file nor baseline under {root}{hint}")
+
+
+def load_side(path: Path) -> dict[str, Any]:
+    """One side of a comparison as a summary: a summary or a baseline as stored, or the run results in a run
+    file or a folder, of any suites and single runs alike (summary.of_runs)."""
+    if path.is_dir():
+        records, _ = summary.load_runs([path])
+        return summary.of_runs(records, f"{path}: no run results found")
+    doc = documents.load(path)
+    if doc["kind"] == "run":
+        return summary.of_runs([doc], str(path))
+    if doc["kind"] not in ("summary", "baseline"):
+        raise HarnessError(
+            f"{path}: is a {doc['kind']} file; expected run results (a file or a folder), a summary or a baseline"
+        )
+    return doc["summary"] if doc["kind"] == "baseline" else doc
 
 
 def load_summary_like(path: Path) -> dict[str, Any]:

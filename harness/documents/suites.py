@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,16 +219,19 @@ def expand(suite: dict[str, Any], devices: list[str], seeds: list[int] | None = 
     return planned
 
 
-def select(planned: list[PlannedRun], patterns: list[str]) -> list[PlannedRun]:
-    """Only the runs whose name matches one of the glob patterns (all runs when there are none)."""
+def select(
+    planned: list[Any], patterns: list[str], *, name: Callable[[Any], str] = lambda p: p.name, where: str = ""
+) -> list[Any]:
+    """Only the items (planned runs; `compare --only`: summary configs) whose `name` matches one of the glob
+    patterns (all of them when there are none); `where` says whose items in the error."""
     import fnmatch
 
     if not patterns:
         return planned
-    chosen = [p for p in planned if any(fnmatch.fnmatchcase(p.name, pat) for pat in patterns)]
+    chosen = [p for p in planned if any(fnmatch.fnmatchcase(name(p), pat) for pat in patterns)]
     if not chosen:
-        names = ", ".join(dict.fromkeys(p.name for p in planned))
-        raise HarnessError(f"--only {' '.join(patterns)} matches no run; runs: {names}")
+        names = ", ".join(dict.fromkeys(name(p) for p in planned))
+        raise HarnessError(f"--only {' '.join(patterns)} matches no run{where}; runs{where}: {names}")
     return chosen
 
 

@@ -1,6 +1,7 @@
-"""Compare a suite summary with a baseline: match configs, decide what is comparable (the same chip for
-wall-clock, the same numerics for bit-identity), judge every config by the rules (harness.gate.rules), and
-build the comparison document."""
+"""Compare two sets of results (a current and a baseline, each a summary, a stored baseline, a run file or a
+folder of runs): match configs by name, decide what is comparable (the same chip for wall-clock, the same
+numerics for bit-identity), judge every config in both by the rules (harness.gate.rules), and build the
+comparison document. Configs on one side only are named in a warning, not compared."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 from harness import documents
 from harness.base.errors import HarnessError
 from harness.base.metrics import METRICS, format_stat, metric_of
-from harness.documents import baselines, schema, summary
-from harness.gate.rules import BIT_IDENTICAL, DEFAULT_RULES, NUMERICS_CHANGED, Rule, judge, parse_rule
+from harness.documents import baselines, schema, suites, summary
+from harness.gate.rules import BIT_IDENTICAL, NUMERICS_CHANGED, PLAIN, Rule, judge, resolve
 
 
 def _by_name(doc: dict[str, Any], side: str) -> dict[str, dict[str, Any]]:
@@ -26,25 +27,68 @@ def _by_name(doc: dict[str, Any], side: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def match_configs(current: dict[str, Any], baseline: dict[str, Any]) -> list[tuple[dict, dict]]:
+def match_configs(current: dict[str, Any], baseline: dict[str, Any]) -> tuple[list[tuple[dict, dict]], list[str]]:
+    """(pairs of configs of the same name, warnings): a config on one side only is named, not compared; a
+    side of one config is paired with the other side's one config whatever their names (`compare A B` of
+    two single runs that differ in a setting). No config in common is an error."""
     cur, base = _by_name(current, "current"), _by_name(baseline, "baseline")
-    added, missing = sorted(set(cur) - set(base)), sorted(set(base) - set(cur))
-    if added or missing:
+    if len(cur) == len(base) == 1 and set(cur) != set(base):
+        (c,), (b,) = cur.values(), base.values()
+        return [(c, b)], [f"{c['name']}: compared with the baseline's {b['name']}"]
+    if not (common := sorted(set(cur) & set(base))):
         raise HarnessError(
-            "configs differ from the baseline: "
-            f"added {', '.join(added) or 'none'}; missing {', '.join(missing) or 'none'}"
+            f"no config in common: the current results have {', '.join(sorted(cur))}; "
+            f"the baseline has {', '.join(sorted(base))}"
         )
-    return [(cur[n], base[n]) for n in sorted(cur)]
+    warnings = [f"{n}: only in the baseline, not compared" for n in sorted(set(base) - set(cur))]
+    warnings += [f"{n}: only in the current results, not compared" for n in sorted(set(cur) - set(base))]
+    return [(cur[n], base[n]) for n in common], warnings
+
+
+def setting_differences(pairs: list[tuple[dict, dict]]) -> list[str]:
+    """One line per pair of configs whose settings differ: a comparison of two configs, not of two versions."""
+    out = []
+    for cur, base in pairs:
+        if changes := summary.setting_changes(base["config"], cur["config"]):
+            words = ", ".join(f"{k} {summary.plain(a)} -> {summary.plain(b)}" for k, (a, b) in changes.items())
+            out.append(f"{cur['name']}: settings differ from the baseline's: {words}")
+    return out
+
+
+def repeat_notes(pairs: list[tuple[dict, dict]]) -> list[str]:
+    """Where a side ran a seed more than once: accuracy counts seeds, the clocks count runs."""
+    out = []
+    for cur, base in pairs:
+        for side, c in (("baseline", base), ("current", cur)):
+            if note := summary.repeats(c):
+                out.append(f"{cur['name']}: the {side} has {note} (accuracy is over seeds, times over runs)")
+    return out
+
+
+def select(doc: dict[str, Any], patterns: list[str] | tuple[str, ...], side: str) -> dict[str, Any]:
+    """The summary with only the configs whose name matches one of the globs (`suite run --only`'s
+    matching); a pattern that matches no config is an error."""
+    if not patterns:
+        return doc
+    configs = suites.select(doc["configs"], list(patterns), name=lambda c: c["name"], where=f" in the {side}")
+    dropped = sum(len(c["seeds"]) for c in doc["configs"]) - sum(len(c["seeds"]) for c in configs)
+    n_failed = sum(len(c["failures"]) for c in configs)
+    return {
+        **doc,
+        "configs": configs,
+        "n_runs": doc["n_runs"] - dropped,
+        "n_expected": doc["n_expected"] - dropped,
+        "n_failed": n_failed,
+    }
 
 
 def seed_differences(pairs: list[tuple[dict, dict]]) -> list[str]:
     """One line per config whose seeds differ from the baseline's: fewer repeats, less power to see a change."""
     out = []
     for cur, base in pairs:
-        if sorted(cur["seeds"]) != sorted(base["seeds"]):
+        if (a := sorted(set(cur["seeds"]))) != (b := sorted(set(base["seeds"]))):
             out.append(
-                f"{cur['name']}: seeds {sorted(cur['seeds'])} vs the baseline's {sorted(base['seeds'])}; "
-                "rerun the same seeds for a like-for-like comparison"
+                f"{cur['name']}: seeds {a} vs the baseline's {b}; rerun the same seeds for a like-for-like comparison"
             )
     return out
 
@@ -72,8 +116,10 @@ def _numerics(machines: list[dict[str, Any]]) -> set[str]:
 def same_bits(cur: dict[str, Any], base: dict[str, Any], numerics_match: bool) -> bool | None:
     """True: every seed's final weights equal the baseline's; False: the bits changed where nothing they
     depend on did (a numerics change of the code); None: not comparable (other seeds, another ISA class,
-    tinygrad or device, or hashes not recorded)."""
+    tinygrad or device, other settings, or hashes not recorded)."""
     a, b = cur.get("weights") or {}, base.get("weights") or {}
+    if summary.setting_changes(base["config"], cur["config"]):
+        return None  # two configs, not two versions of one: other bits are expected
     if not numerics_match or not a or set(a) != set(b) or None in a.values() or None in b.values():
         return None
     return a == b
@@ -107,22 +153,27 @@ def compare(
 ) -> dict[str, Any]:
     """The comparison document (validated against comparison.schema.json). With no baseline
     (`baseline` None) nothing is compared, but the current summary's own problems still decide."""
-    if baseline is not None and current["suite"] != baseline["suite"]:
-        raise HarnessError(
-            f"{baseline_path}: baseline is for suite {baseline['suite']!r}, "
-            f"current results are for {current['suite']!r}"
-        )
     env_diff = summary.env_differences(baseline["machines"], current["machines"]) if baseline is not None else []
     if env_diff and strict_env:
         raise HarnessError("environment differs from the baseline (--strict-env): " + "; ".join(env_diff))
-    pairs = match_configs(current, baseline) if baseline is not None else []
+    pairs, unmatched = match_configs(current, baseline) if baseline is not None else ([], [])
     _by_name(current, "current")
     base_machines = baseline["machines"] if baseline is not None else []
     clock_gated = clock_comparable(base_machines, current["machines"])
     numerics_match = len(n := _numerics(current["machines"])) == 1 and n == _numerics(base_machines)
     rows, regressions, untested, notes = _rows(pairs, rules, clock_gated, numerics_match)
     problems = regressions + summary.problems(current, label="name")
-    warnings = seed_differences(pairs) + untested if baseline is not None else [missing_baseline(baseline_path)]
+    if baseline is None:
+        warnings = [missing_baseline(baseline_path)]
+    else:
+        warnings = _suite_warning(current, baseline) + unmatched + setting_differences(pairs)
+        warnings += seed_differences(pairs) + repeat_notes(pairs) + untested
+    if any(PLAIN in r["reason"] for r in rows):
+        warnings.append(
+            "rows marked `a plain difference` have one value on each side, so noise cannot be told from a change; "
+            "more runs on each side test them (times: any runs; accuracy: other seeds, `--seed N`, "
+            "`suite run --repeat N`)"
+        )
     if baseline is not None and not clock_gated and any(METRICS[r.metric].clock for r in rules):
         chips = f"{', '.join(sorted(_chips(base_machines)))} vs {', '.join(sorted(_chips(current['machines'])))}"
         warnings.append(f"wall-clock not gated: the baseline and the current runs ran on other chips ({chips})")
@@ -137,6 +188,15 @@ def compare(
         problems,
         numerics=notes,
     )
+
+
+def _suite_warning(current: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+    if current["suite"] == baseline["suite"]:
+        return []
+    return [
+        f"the current results are of {current['suite']}, the baseline of {baseline['suite']}: "
+        "configs are matched by name"
+    ]
 
 
 def document(
@@ -173,21 +233,24 @@ def from_paths(
     *,
     baseline: str = "auto",
     rules: list[str] | tuple[str, ...] = (),
+    only_rules: bool = False,
+    only: list[str] | tuple[str, ...] = (),
     root: Path = baselines.DEFAULT_ROOT,
     strict_env: bool = False,
     allow_missing: bool = False,
 ) -> dict[str, Any]:
-    """`mnist-bench compare`: CURRENT (a summary, a baseline or a folder of run results) against
-    `baseline` (a file, or `auto`: the stored one for its suite and device key under `root`), by rule
-    texts (default: DEFAULT_RULES)."""
-    parsed = [parse_rule(t) for t in (rules or DEFAULT_RULES)]
-    current = baselines.load_summary_like(current_path)
+    """`mnist-bench compare`: CURRENT against `baseline`, each a run file, a folder of run results (any
+    suites and single runs), a summary or a stored baseline; `baseline` may also be `auto`, the stored one
+    for CURRENT's suite and device key under `root`. Rule texts replace the defaults of their metrics
+    (`only_rules`: replace them all); `only` globs keep the configs whose names match."""
+    parsed = resolve(rules, only=only_rules)
+    current = select(baselines.load_side(current_path), only, "current results")
     path = baselines.locate(baseline, current, root)
     if not path.exists() and not allow_missing:
-        raise HarnessError(missing_baseline(str(path)))
+        raise HarnessError(missing_baseline(str(path)) if baseline == "auto" else f"{path}: no such file or folder")
     doc = compare(
         current,
-        baselines.load_summary_like(path) if path.exists() else None,
+        select(baselines.load_side(path), only, "baseline") if path.exists() else None,
         parsed,
         current_path=str(current_path),
         baseline_path=str(path),
@@ -260,6 +323,8 @@ def markdown(doc: dict[str, Any], *, problems: bool = True) -> str:
 
 def text(doc: dict[str, Any]) -> str:
     lines = side_lines(doc)
+    if doc["suite"] != "continuous" and doc["baseline"]:  # which side is which, as given on the command line
+        lines.append(f"current {doc['current']['path']} against baseline {doc['baseline']['path']}")
     lines += [f"WARNING: environment differs from the baseline: {d}" for d in doc["env_differences"]]
     lines += [f"WARNING: {w}" for w in doc.get("warnings", [])]
     lines += [f"numerics: {n}" for n in doc.get("numerics", [])]

@@ -6,7 +6,11 @@ A rule such as `accuracy:-0.3pp` or `step_time_s:+10%` names a metric, the bad d
 effect. A change is a regression only when it exceeds that effect AND the noise between seeds:
 for points (pp) the drop must exceed max(rule, 2 x the standard error of the difference of means);
 for percentages a one-sided Welch t-test on log values over repeats must give p < alpha; a deterministic
-count (Metric.exact) is compared exactly. A verdict is one of VERDICTS.
+count (Metric.exact) is compared exactly. With a single value on each side there is no noise to test
+against: the row is a plain difference (`info`). A verdict is one of VERDICTS.
+
+`resolve` makes the rules of a command: the given ones replace the defaults of their metrics, and the
+other defaults still apply (`only` drops them).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class Rule:
 def _check_points(rule: Rule, base: dict[str, Any], cur: dict[str, Any]) -> tuple[str, str, float | None]:
     """Worse by more than the rule's points AND by more than twice the seed noise of the difference."""
     worse = rule.bad_sign * (cur["mean"] - base["mean"])
+    if base["n"] < 2 and cur["n"] < 2:
+        return "info", f"{cur['mean'] - base['mean']:+.2f} pp, {PLAIN} (one seed on each side)", None
     noise = seed_noise(base, cur)
     tolerance = max(rule.amount, noise)
     detail = f"tolerance {tolerance:.2f} pp = max(rule {rule.amount:g}, {NOISE_Z:g} x seed SE {noise / 2:.2f})"
@@ -64,6 +70,8 @@ def _check_relative(rule: Rule, base: dict[str, Any], cur: dict[str, Any]) -> tu
     worse_pct = rule.bad_sign * (cur["mean"] / base["mean"] - 1) * 100
     p_worse = _one_sided_log_p(base["values"], cur["values"], rule.bad_sign)
     p_better = _one_sided_log_p(base["values"], cur["values"], -rule.bad_sign)
+    if p_worse is None and len(base["values"]) < 2 and len(cur["values"]) < 2:
+        return "info", f"{worse_pct:+.1f}% worse, {PLAIN} (one run on each side)", None
     if p_worse is None:
         return "info", f"{worse_pct:+.1f}% worse; needs >= 2 repeats on each side to test", None
     if worse_pct > rule.amount and p_worse < ALPHA:
@@ -101,6 +109,24 @@ RULE_RE = re.compile(
 )
 DEFAULT_RULES = tuple(f"{m.name}:{m.default_rule}" for m in METRICS.values() if m.default_rule)
 VERDICTS = ("pass", "improvement", "regression", "info")  # info: not tested (no values, too few repeats)
+PLAIN = "a plain difference: no noise to test it against"
+
+
+def resolve(
+    texts: list[str] | tuple[str, ...], defaults: tuple[str, ...] = DEFAULT_RULES, *, only: bool = False
+) -> list[Rule]:
+    """The rules a command checks: each given rule replaces the default rule of its metric (in its place),
+    the other defaults still apply, and rules for metrics without a default follow. `only`: the given
+    rules alone."""
+    given = list(dict.fromkeys(parse_rule(t) for t in texts))
+    if only:
+        if not given:
+            raise HarnessError("--only-rules needs at least one --rule")
+        return given
+    out: list[Rule] = []
+    for default in map(parse_rule, defaults):
+        out += [r for r in given if r.metric == default.metric] or [default]
+    return list(dict.fromkeys([*out, *given]))
 
 
 def seed_noise(base: dict[str, Any], cur: dict[str, Any]) -> float:
@@ -186,7 +212,7 @@ def judge(
         )
         if verdict == "regression":
             regressions.append(f"{config} {rule.metric}: {reason}")
-        elif verdict == "info" and reason != NOT_GATED:
+        elif verdict == "info" and reason != NOT_GATED and PLAIN not in reason:
             untested.append(f"{config} {rule.metric} not tested: {reason}")
     return rows, regressions, untested
 

@@ -15,7 +15,7 @@ from harness import documents
 from harness.base import inputs
 from harness.base.errors import HarnessError
 from harness.base.metrics import format_stat
-from harness.documents import results
+from harness.documents import results, summary
 from harness.report.analysis import (
     AXIS_TITLES,
     accuracy_of,
@@ -36,19 +36,6 @@ from harness.tg.models import MODELS
 from harness.tg.spec import TARGETS
 
 # --- inputs ---------------------------------------------------------------------------------------
-
-
-def _adhoc_suite(record: dict[str, Any]) -> dict[str, Any]:
-    c = record["config"]
-    name = f"{record['model']}-lr{c['lr']:g}-bs{c['batch_size']}-steps{c['steps']}"
-    return {
-        "name": "adhoc",
-        "run": name,
-        "category": "adhoc",
-        "description": "single runs",
-        "assert_target": True,
-        "budget": {},
-    }
 
 
 def gather(paths: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
@@ -72,7 +59,7 @@ def gather(paths: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]
             skipped.append(e.message)
             continue
         if doc["kind"] == "run":
-            records.append(doc if "suite" in doc else {**doc, "suite": _adhoc_suite(doc)})
+            records.append(summary.with_suite(doc))
         elif doc["kind"] not in ("summary", "baseline", "comparison"):
             skipped.append(f"{f}: a {doc['kind']} file")
     if len(versions) > 1:
@@ -125,7 +112,8 @@ def config_table(configs: list[dict[str, Any]]) -> list[str]:
     lines = [_row(head), "|" + "---|" * len(head)]
     for i, c in enumerate(configs, 1):
         m, cfg = c["metrics"], c["config"]
-        ci = "n/a" if m["accuracy"] is None else f"[{m['accuracy']['ci95'][0]:.2f}, {m['accuracy']['ci95'][1]:.2f}]"
+        acc = m["accuracy"]
+        ci = "n/a" if acc is None or acc["n"] < 2 else f"[{acc['ci95'][0]:.2f}, {acc['ci95'][1]:.2f}]"
         ttt = _stat(m["time_to_target_s"], "time_to_target_s") if m["time_to_target_s"] else "not reached"
         with_eval = m.get("time_to_target_with_eval_s")
         ttt_eval = (
@@ -144,7 +132,7 @@ def config_table(configs: list[dict[str, Any]]) -> list[str]:
                     f"{cfg['lr']:g}",
                     str(cfg["batch_size"]),
                     str(cfg["steps"]),
-                    str(len(c["seeds"])),
+                    _seeds(c),
                     _stat(m["accuracy"]),
                     ci,
                     f"{c['targets_met']}/{len(c['seeds'])}",
@@ -158,6 +146,34 @@ def config_table(configs: list[dict[str, Any]]) -> list[str]:
             )
         )
     return lines
+
+
+def _seeds(c: dict[str, Any]) -> str:
+    """Distinct seeds, and the runs where a seed ran more than once."""
+    n_seeds, n_runs = len(set(c["seeds"])), len(c["seeds"])
+    return str(n_seeds) if n_runs == n_seeds else f"{n_seeds} ({n_runs} runs)"
+
+
+def repeat_notes(configs: list[dict[str, Any]]) -> list[str]:
+    """A line per config that ran a seed more than once: what its numbers are over."""
+    lines = []
+    for c in configs:
+        if note := summary.repeats(c):
+            copies = _copies(c)
+            lines.append(
+                f"- `{c['name']}`: {note}. Accuracy and the other results of the numerics are one value per seed "
+                f"(the mean of its runs{copies}); times are over all {len(c['seeds'])} runs."
+            )
+    return [*lines, ""] if lines else []
+
+
+def _copies(c: dict[str, Any]) -> str:
+    """Whether the repeats computed the same final weights (exact copies) or not, where hashes were recorded."""
+    hashes = c.get("weights") or {}
+    repeated = {str(s) for s in c["seeds"] if c["seeds"].count(s) > 1}
+    if repeated and all(hashes.get(s) for s in repeated):
+        return ", which computed identical weights: exact copies"
+    return ""
 
 
 def impact_section(configs: list[dict[str, Any]]) -> list[str]:
@@ -239,7 +255,7 @@ def best_section(model: str, configs: list[dict[str, Any]]) -> list[str]:
 
 def model_section(model: str, configs: list[dict[str, Any]], plots: dict[str, str]) -> list[str]:
     lines = [f"## {model.upper()}", "", "### Configurations tested", ""]
-    lines += [*config_table(configs), ""]
+    lines += [*config_table(configs), "", *repeat_notes(configs)]
     lines += ["### Analysis", "", *impact_section(configs), *multi_change_section(configs)]
     lines += ["### Best configurations", "", *best_section(model, configs), ""]
     for kind in ("loss", "effects"):
@@ -301,7 +317,10 @@ def method_section() -> list[str]:
         "## Method",
         "",
         "- Each config ran once per seed; the seed fixes weight init and batch order. Accuracy is on the full "
-        "test set after the last step; mean ± std and the 95% t-interval are over seeds.",
+        "test set after the last step; mean ± std and the 95% t-interval are over seeds. Runs of a seed that "
+        "was already run are repeats, not seeds: accuracy, loss, steps and counts take one value per seed (the "
+        "mean of its runs, which are exact copies where their final weights match), while times take every "
+        "run, since each process's timing noise is its own.",
         "- Step time: every step is timed with the device synchronised, and each run keeps every step's time "
         "(`timings.samples`). The tables show two readings over the steps after the 2 warm-up (compile) "
         "steps: the median, and the 10th percentile (the fastest tenth of the steps, least moved by other "

@@ -11,7 +11,6 @@ from typing import Any
 from harness import documents
 from harness.documents import summary
 from harness.gate import rules
-from harness.tg.spec import RunSpec
 
 AXES = ("lr", "batch_size", "steps", "optimizer")
 AXIS_TITLES = {"lr": "learning rate", "batch_size": "batch size", "steps": "training duration (steps)"}
@@ -35,9 +34,9 @@ def compare_accuracy(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, str]:
     if sa is None or sb is None:
         return "not comparable (a run diverged or failed)", "info"
     delta = sb["mean"] - sa["mean"]
-    if sa["n"] < 2 and sb["n"] < 2:
-        return f"{delta:+.2f} pp (one seed each: no seed noise to test against)", "info"
     verdict = ACCURACY_RULE.check(sa, sb)[0]
+    if verdict == "info":  # one seed each: a plain difference
+        return f"{delta:+.2f} pp (one seed each: no seed noise to test against)", verdict
     noise = f"{rules.NOISE_Z:g} x seed SE {rules.seed_noise(sa, sb) / rules.NOISE_Z:.2f} pp"
     if verdict == "pass":
         return f"no significant difference ({delta:+.2f} pp, within {noise})", verdict
@@ -106,22 +105,12 @@ def accuracy_per_time(c: dict[str, Any]) -> float | None:
 def settings_text(c: dict[str, Any]) -> str:
     """LR, batch size and steps, then every other setting that differs from the model's harness default."""
     cfg = c["config"]
-    base = _flat(RunSpec.defaults(c["model"]).to_json())
-    extra = [f"{k}={_plain(v)}" for k, v in _flat(cfg).items() if k not in _NOT_LISTED and base.get(k, v) != v]
+    changed = summary.non_defaults(c["model"], cfg)
+    extra = [f"{k}={summary.plain(v)}" for k, v in changed.items() if k not in _NOT_LISTED]
     return ", ".join([f"LR={cfg['lr']:g}, BS={cfg['batch_size']}, steps={cfg['steps']}", *extra])
 
 
-_NOT_LISTED = {"lr", "batch_size", "steps", "seed", "model", "eval_every", "log_every"}
-
-
-def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {**{k: v for k, v in cfg.items() if k != "model_config"}, **cfg.get("model_config", {})}
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, list):
-        return "x".join(map(str, value))
-    return f"{value:g}" if isinstance(value, float) else str(value)
+_NOT_LISTED = {"lr", "batch_size", "steps", "eval_every", "log_every"}
 
 
 def reference_config(configs: list[dict[str, Any]]) -> dict[str, Any] | None:
