@@ -444,3 +444,11 @@ def test_a_real_failed_install_names_the_requirement(project):
         continuous.environment(requirements, print)
     assert e.value.code == ExitCode.ENVIRONMENT and "\n" not in e.value.message
     assert not continuous.env_dir(requirements).exists()
+
+
+def test_a_given_rule_replaces_its_metrics_default_and_keeps_the_others():
+    from harness.gate.rules import resolve
+
+    assert [r.text for r in resolve(("step_time_s:+20%",), continuous.DEFAULT_RULES)] == ["step_time_s:+20%"]
+    both = resolve(("accuracy:-1pp",), continuous.DEFAULT_RULES)
+    assert [r.text for r in both] == [*continuous.DEFAULT_RULES, "accuracy:-1pp"]

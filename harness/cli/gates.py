@@ -181,7 +181,11 @@ def compare(
 @click.option("--mlp-steps", type=click.IntRange(min=1), default=10, help="MLP steps per block.")
 @click.option("--cnn-steps", type=click.IntRange(min=1), default=2, help="CNN steps per block.")
 @click.option(
-    "--rule", "rule_texts", multiple=True, show_default="step_time_s:+5%", help="Regression rule, repeatable."
+    "--rule",
+    "rule_texts",
+    multiple=True,
+    show_default="step_time_s:+5%",
+    help="Regression rule, repeatable; it replaces its metric's default rule.",
 )
 @click.option("--device", show_default="each side's own default", help="Device for both sides, e.g. CPU or CL.")
 @click.option(
@@ -225,9 +229,9 @@ def continuous(
     Exit 0 pass, 1 regression, 2 bad input, 4 a side could not be set up or crashed.
     """
     from harness.gate import continuous as ab
-    from harness.gate.rules import parse_rule
+    from harness.gate.rules import resolve
 
-    rules = [parse_rule(t) for t in (rule_texts or ab.DEFAULT_RULES)]
+    rules = resolve(rule_texts, ab.DEFAULT_RULES)  # a given rule replaces its metric's default, as in `compare`
     prefixes = (inputs.split_command(base_prefix, "--base-prefix"), inputs.split_command(head_prefix, "--head-prefix"))
     workload = ab.Workload(list(models), rounds, {"mlp": mlp_steps, "cnn": cnn_steps})
     doc = ab.run(
