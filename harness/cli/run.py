@@ -103,7 +103,7 @@ def _model_command(model: str, summary: str):
         )
         request = bench.RunRequest(spec, device=device, out_dir=out_dir, data_dir=data_dir, target=target, beam=beam)
         with progress.RunProgress(spec.steps, model) as bar:
-            record, path = bench.run(request, progress=bar, log=echo_err)
+            record, path = bench.run(request, progress=bar, log=bar.log)
         if fmt == "json":
             click.echo(console.to_json(record))
         click.echo(console.run_summary(record, path, fmt if fmt != "json" else "text"), err=fmt == "json")

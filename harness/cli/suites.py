@@ -138,7 +138,7 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, i
             before_run=bar.start_run,
             after_run=bar.end_run,
             progress=bar,
-            log=echo_err,
+            log=bar.log,
             beam=beam,
         )
     click.echo(console.summary_table(outcome.summary))

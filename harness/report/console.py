@@ -29,6 +29,22 @@ def run_summary(record: dict[str, Any], path: Path | None, fmt: str = "text") ->
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
+def status_text(record: dict[str, Any]) -> str:
+    """A run's status with its reason: a missed target says by how much and how to try without failing."""
+    status, accuracy, target = record["status"], record["metrics"]["accuracy"], record["target"]["accuracy"]
+    if status == "target_missed" and accuracy is not None:
+        steps = record["config"]["steps"]
+        return (
+            f"target_missed: accuracy {accuracy:.2f}% < target {target:g}% after {steps} steps "
+            "(a short run is expected to miss; --no-assert-target exits 0, --target sets another)"
+        )
+    if status == "failed" and record.get("error"):
+        return f"failed: {record['error']}"
+    if status == "diverged":
+        return f"diverged: the loss stopped being finite at step {record['metrics']['steps_done']}"
+    return status
+
+
 def _run_rows(record: dict[str, Any], path: Path | None) -> list[tuple[str, str]]:
     m, t, c = record["metrics"], record["timings"], record["config"]
     step = t["step_time_s"]
@@ -52,7 +68,7 @@ def _run_rows(record: dict[str, Any], path: Path | None) -> list[tuple[str, str]
         )
     )
     rows = [
-        ("status", record["status"]),
+        ("status", status_text(record)),
         ("model / device", f"{record['model']} on {record['device']['name']}"),
         ("config", f"lr={c['lr']} bs={c['batch_size']} steps={c['steps']} seed={c['seed']}"),
         ("test accuracy", f"{accuracy} (target {record['target']['accuracy']:g}%, {m['steps_done']} steps)"),

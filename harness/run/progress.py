@@ -94,6 +94,15 @@ class RunProgress:
                 self.current, self.phase_started = TRAINING, now
         self._emit(force=changed)
 
+    def log(self, text: str) -> None:
+        """A message (the device notice, the data source) on its own line: on a terminal the progress line is
+        cleared first and redrawn below it, so the two never run together."""
+        with self._lock:
+            self.stream.write(("\r\x1b[K" if self.tty else "") + text + "\n")
+            self.stream.flush()
+        if self.tty:
+            self._emit(force=True)
+
     def tick(self) -> None:
         """What the background ticker does: a line if none was printed for `interval` seconds."""
         self._emit(force=False)
@@ -192,6 +201,13 @@ class SuiteProgress:
     def phase(self, name: str) -> None:
         if self.run is not None:
             self.run.phase(name)
+
+    def log(self, text: str) -> None:
+        """A message between or within runs, never glued to a run's progress line."""
+        if self.run is not None:
+            self.run.log(text)
+        else:
+            self._print(text)
 
     def __call__(self, step: int, loss: float) -> None:
         if self.run is not None:
