@@ -61,17 +61,14 @@ def suite_list(fmt: str) -> None:
     rows = suites.listing()
     if fmt == "json":
         click.echo(console.to_json(rows))
-    elif fmt == "markdown":
-        click.echo(
-            documents.table(
-                ("suite", "runs", "description"),
-                [(r["name"], str(r["runs"]), r["description"]) for r in rows],
-                "markdown",
-            )
-        )
+        return
+    cells = [(r["name"], str(r["runs"]), console.estimate_short(r["estimate"]), r["description"]) for r in rows]
+    if fmt == "markdown":
+        click.echo(documents.table(("suite", "runs", "time", "description"), cells, "markdown"))
     else:
-        for r in rows:
-            click.echo(f"{r['name']:18} {r['runs']:4} runs  {r['description']}")
+        for name, runs, time, description in cells:
+            click.echo(f"{name:18} {runs:>4} runs  {time:>8}  {description}")
+    click.echo(f"\n{console.estimate_note(rows)}")
 
 
 @suite.command("show")
@@ -85,6 +82,9 @@ def suite_show(name: str, repeat: int | None, seeds: list[int] | None) -> None:
     doc, planned = suites.preview(name, repeat=repeat, seeds=seeds)
     click.echo(f"{doc['name']}: {doc['description']}")
     click.echo(console.planned_table(planned))
+    override = suites.seed_override(repeat, seeds)
+    for device, est in suites.device_estimates(doc, override).items():
+        click.echo(f"time on {device}: {console.estimate_text(est)}")
 
 
 @suite.command("run")

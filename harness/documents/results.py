@@ -80,12 +80,12 @@ def samples(values: list[float]) -> list[float]:
     return [round(float(v), SAMPLE_DECIMALS) for v in values]
 
 
-def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int, **common: Any) -> dict[str, Any]:
+def make_record(output, *, data_load_s: float, wall_s: float, compile_steps: int, **common: Any) -> dict[str, Any]:
     """The versioned run record from a `train.RunOutput`."""
     from harness.base import stats
     from harness.tg import env
 
-    steady = stats.percentiles(output.step_times[warmup_steps:])
+    steady = stats.percentiles(output.step_times[compile_steps:])
     reached = output.first_eval_reaching(output.target)
     environment = common["environment"]
     common["environment"] = {**environment, "load_avg": {**environment["load_avg"], "end": env.load_average()}}
@@ -93,7 +93,7 @@ def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int,
         "accuracy": output.accuracy,
         "final_loss": finite_or_none(output.final_loss),
         "loss_curve": [[int(s), finite_or_none(v)] for s, v in output.loss_curve],
-        "evals": [[int(s), a, t] for s, a, t in output.evals],
+        "evals": [{"step": int(s), "accuracy": a, "train_s": t} for s, a, t in output.evals],
         "steps_done": output.steps_done,
         "steps_to_target": int(reached[0]) if reached else None,
         "time_to_target_s": reached[2] if reached else None,
@@ -103,7 +103,7 @@ def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int,
     timings = {
         "data_load_s": data_load_s,
         "compile_s": output.compile_s,
-        "warmup_steps": warmup_steps,
+        "compile_steps": compile_steps,
         "step_time_s": steady,
         "samples_per_s": common["spec_json"]["batch_size"] / steady["median"] if steady else None,
         "eval_s": output.eval_s,
@@ -141,7 +141,7 @@ def failed_record(*, error: str, target: float, data_load_s: float, wall_s: floa
     timings = {
         "data_load_s": data_load_s,
         "compile_s": 0.0,
-        "warmup_steps": 0,
+        "compile_steps": 0,
         "step_time_s": None,
         "samples_per_s": None,
         "eval_s": 0.0,

@@ -19,7 +19,7 @@ EXACT_FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "metrics.loss_curve": lambda r: r["metrics"]["loss_curve"],
     "metrics.accuracy": lambda r: r["metrics"]["accuracy"],
     "metrics.final_loss": lambda r: r["metrics"]["final_loss"],
-    "metrics.evals (step, accuracy)": lambda r: [e[:2] for e in r["metrics"]["evals"]],
+    "metrics.evals (step, accuracy)": lambda r: [[e["step"], e["accuracy"]] for e in r["metrics"]["evals"]],
     "metrics.steps_to_target": lambda r: r["metrics"]["steps_to_target"],
     "metrics.weights_sha256": lambda r: r["metrics"]["weights_sha256"],
 }

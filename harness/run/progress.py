@@ -154,17 +154,43 @@ class RunProgress:
 
 
 class SuiteProgress:
-    """A suite's runs: a line when each starts and when each ends (with its result), live progress within."""
+    """A suite's runs: a line when each starts and when each ends (with its result and the suite's ETA),
+    live progress within. The ETA is the committed measurements' estimate of the runs left
+    (`suites.estimates`), scaled by how the finished runs compared with their own estimates."""
 
-    def __init__(self, planned: list, *, stream: IO[str] | None = None, tty: bool | None = None, **kwargs: Any):
-        self.planned, self.kwargs = planned, kwargs
+    def __init__(
+        self,
+        planned: list,
+        *,
+        stream: IO[str] | None = None,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **kwargs: Any,
+    ):
+        from harness.documents import suites
+
+        self.planned, self.kwargs, self.clock = planned, kwargs, clock
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.index, self.run = 0, None
-        self.started = time.monotonic()
+        self.started = self.run_started = clock()
+        self.estimates = suites.estimates(planned)
+        self.done: list[tuple[float, float]] = []  # (estimated, actual) seconds of the runs made so far
+        self.summary_line = f"{len(planned)} runs" + (
+            f", estimated {duration(sum(e for e in self.estimates if e is not None))}" if any(self.estimates) else ""
+        )
 
     def __enter__(self) -> SuiteProgress:
+        self._print(f"suite: {self.summary_line} (`suite show` says where estimates come from)")
         return self
+
+    def eta_s(self) -> float | None:
+        """Seconds left for the runs after the current one ends; None when none of them has an estimate."""
+        left = [e for e in self.estimates[self.index :] if e is not None]
+        if not left:
+            return None if any(e is None for e in self.estimates[self.index :]) else 0.0
+        estimated, actual = sum(e for e, _ in self.done), sum(a for _, a in self.done)
+        return sum(left) * (actual / estimated if estimated > 0 and actual > 0 else 1.0)
 
     def __exit__(self, *exc: Any) -> None:
         self._close_run()
@@ -181,6 +207,7 @@ class SuiteProgress:
     def start_run(self, planned, reused: bool) -> None:
         self._close_run()
         self.index += 1
+        self.run_started = self.clock()
         head = f"[{self.index}/{len(self.planned)}] {planned.key}"
         if reused:
             self._print(f"{head}: reused (--resume)")
@@ -191,11 +218,16 @@ class SuiteProgress:
 
     def end_run(self, planned, record: dict[str, Any]) -> None:
         self._close_run()
+        estimated = self.estimates[self.index - 1] if 0 < self.index <= len(self.estimates) else None
+        if estimated:
+            self.done.append((estimated, self.clock() - self.run_started))
         m, t = record.get("metrics") or {}, record.get("timings") or {}
         accuracy = "-" if m.get("accuracy") is None else f"{m['accuracy']:.2f}%"
+        eta = self.eta_s()
+        left = "" if self.index >= len(self.planned) else (f", about {duration(eta)} left" if eta is not None else "")
         self._print(
             f"[{self.index}/{len(self.planned)}] {planned.key}: {record['status']}, accuracy {accuracy}, "
-            f"wall {duration(t.get('wall_s'))}; suite {duration(time.monotonic() - self.started)} so far"
+            f"wall {duration(t.get('wall_s'))}; suite {duration(self.clock() - self.started)} so far{left}"
         )
 
     def phase(self, name: str) -> None:

@@ -1,0 +1,3 @@
+"""placeholder"""
+
+TABLE = {"records": 0, "entries": []}
