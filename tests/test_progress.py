@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from harness.run.progress import RunProgress, SuiteProgress, duration
+from harness.run.progress import RunProgress, SuiteProgress, duration, rough
 
 
 class Clock:
@@ -114,7 +114,7 @@ def test_the_suite_eta_scales_the_estimates_by_how_the_finished_runs_went():
     clock.now = 2 * first  # twice as slow as estimated: so will the rest be
     suite.end_run(planned[0], {"status": "ok", "metrics": {}, "timings": {}})
     assert suite.eta_s() == pytest.approx(2 * 2 * later)
-    assert f"about {duration(4 * later)} left" in out.getvalue()
+    assert f"about {rough(4 * later)} left" in out.getvalue()
 
 
 def test_a_message_during_a_run_gets_its_own_line_on_a_terminal():
@@ -126,3 +126,8 @@ def test_a_message_during_a_run_gets_its_own_line_on_a_terminal():
     text = out.getvalue()
     assert "elapseddevice" not in text and "\r\x1b[Kdevice: CL (the default)\n" in text
     assert text.index("device: CL") < text.rindex("\rcnn: loading")
+
+
+def test_durations_and_rough_estimates():
+    assert [duration(s) for s in (5.4, 65, 3 * 3600 + 125)] == ["5s", "1m05s", "3h02m"]
+    assert [rough(s) for s in (1, 37, 119, 1446, 19931)] == ["5s", "35s", "2m", "24m", "5h32m"]

@@ -149,3 +149,25 @@ def test_committed_older_records_migrate(tmp_path):
     renderer = {**raw, "environment": {**raw["environment"], "tinygrad_env": {"DEV": "CPU:LLVM", "BEAM": "1"}}}
     (tmp_path / "r.json").write_text(json.dumps(renderer))
     assert documents.load(tmp_path / "r.json")["environment"]["tinygrad_env"] == {"DEV": "CPU:LLVM", "BEAM": "1"}
+
+
+def test_a_fresh_record_reads_from_the_top_with_labelled_fields(record):
+    text = documents.dumps(record)
+    keys = list(json.loads(text))
+    assert keys[:6] == ["schema_version", "kind", "run_id", "model", "status", "target"]
+    assert keys.index("metrics") < keys.index("timings") < keys.index("environment") < keys.index("cost")
+    head = "\n".join(text.splitlines()[:12])
+    assert '"status": "target_missed"' in head and '"accuracy"' in head
+    assert [e["step"] for e in record["metrics"]["evals"]] == [2, 4]
+    assert set(record["metrics"]["evals"][0]) == {"step", "accuracy", "train_s"}
+    assert record["timings"]["compile_steps"] == 2 and "warmup_steps" not in record["timings"]
+    assert record["device"]["compiler"] == "ClangCompiler"
+
+
+def test_the_summary_says_why_a_target_was_missed(record):
+    from harness.report import console
+
+    status = console.run_summary(record, None).splitlines()[0]
+    accuracy = record["metrics"]["accuracy"]
+    assert status.startswith(f"status             target_missed: accuracy {accuracy:.2f}% < target 95% after 4 steps")
+    assert "--no-assert-target" in status

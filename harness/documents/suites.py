@@ -357,7 +357,8 @@ def timing_table(records: list[dict[str, Any]]) -> dict[str, Any]:
                 "model": model,
                 "device": device,
                 "cpu": cpu,
-                "cores": statistics.median(r["environment"]["cpu"]["usable_cores"] for r in rs),
+                "cores": statistics.median_low(r["environment"]["cpu"]["usable_cores"] for r in rs),
+                "gpu": Counter(", ".join(r["environment"]["gpu"]) for r in rs).most_common(1)[0][0] or None,
                 "runs": len(rs),
                 "compile_first_s": round(statistics.median(first or again), 2),
                 "compile_again_s": round(statistics.median(again or first), 2),
@@ -371,14 +372,19 @@ def timing_table(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _fit(work: list[float], seconds: list[float]) -> tuple[float, float]:
-    """Least squares `seconds = fixed + per_unit * work`, neither below zero; one distinct amount of work
-    gives no fixed part (the median second per unit)."""
+    """Least squares `seconds = fixed + per_unit * work` through the median time at each amount of work (so
+    the few slow variants of a config, a GELU or SiLU activation, do not pull the line), neither part below
+    zero; one amount of work gives no fixed part."""
     import statistics
 
-    if len(set(work)) < 2:
-        return 0.0, statistics.median(s / w for s, w in zip(seconds, work, strict=True))
-    mw, ms = statistics.fmean(work), statistics.fmean(seconds)
-    slope = sum((w - mw) * (s - ms) for w, s in zip(work, seconds, strict=True)) / sum((w - mw) ** 2 for w in work)
+    by_work: dict[float, list[float]] = {}
+    for w, s in zip(work, seconds, strict=True):
+        by_work.setdefault(w, []).append(s)
+    points = [(w, statistics.median(s)) for w, s in sorted(by_work.items())]
+    if len(points) < 2:
+        return 0.0, points[0][1] / points[0][0]
+    mw, ms = statistics.fmean(w for w, _ in points), statistics.fmean(s for _, s in points)
+    slope = sum((w - mw) * (s - ms) for w, s in points) / sum((w - mw) ** 2 for w, _ in points)
     slope = max(slope, 0.0)
     return max(ms - slope * mw, 0.0), slope
 
@@ -436,7 +442,13 @@ def device_estimates(doc: dict[str, Any], seeds: list[int] | None = None) -> dic
 
 
 def _machine(entry: dict[str, Any]) -> str:
-    return f"a {entry['cores']:g}-core {entry['cpu']}"
+    """`a 2-core Intel(R) Xeon(R) Processor`, or the GPU with its host for a GPU device."""
+    cpu = f"a {entry['cores']}-core {entry['cpu']}"
+    return (
+        f"{entry['gpu'].split(',')[0]} (host: {cpu})"
+        if entry.get("gpu") and entry["device"] not in ("CPU", "CL")
+        else cpu
+    )
 
 
 def timings_module(folder: Path) -> str:

@@ -90,22 +90,22 @@ def _run_rows(record: dict[str, Any], path: Path | None) -> list[tuple[str, str]
 
 def estimate_text(estimate: dict[str, Any]) -> str:
     """A suite's `suites.estimate` in words: `about 6m10s (CPU on a 2-core Intel(R) Xeon(R) Processor; ...)`."""
-    from harness.run.progress import duration
+    from harness.run.progress import rough
 
     if estimate["seconds"] is None:
         return "no estimate (no committed run of these models on these devices)"
     missing = f"; {len(estimate['unknown'])} config(s) not counted, never measured" if estimate["unknown"] else ""
     return (
-        f"about {duration(estimate['seconds'])} ({', '.join(estimate['machines'])}: estimated from the runs "
+        f"about {rough(estimate['seconds'])} ({', '.join(estimate['machines'])}: estimated from the runs "
         f"committed under results/, for that kind of machine{missing})"
     )
 
 
 def estimate_short(estimate: dict[str, Any]) -> str:
     """`~6m10s`, or `?` where no committed run measured the suite's models on the device."""
-    from harness.run.progress import duration
+    from harness.run.progress import rough
 
-    return "?" if estimate["seconds"] is None else f"~{duration(estimate['seconds'])}"
+    return "?" if estimate["seconds"] is None else f"~{rough(estimate['seconds'])}"
 
 
 def estimate_note(rows: list[dict[str, Any]]) -> str:

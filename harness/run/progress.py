@@ -31,7 +31,16 @@ def duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "-"
     seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def rough(seconds: float) -> str:
+    """An estimate without false precision: to 5 s under two minutes, else to the minute."""
+    if seconds < 120:
+        return f"{max(5, round(seconds / 5) * 5)}s"
+    return f"{round(seconds / 60)}m" if seconds < 3570 else duration(round(seconds / 60) * 60)
 
 
 class RunProgress:
@@ -177,7 +186,7 @@ class SuiteProgress:
         self.estimates = suites.estimates(planned)
         self.done: list[tuple[float, float]] = []  # (estimated, actual) seconds of the runs made so far
         self.summary_line = f"{len(planned)} runs" + (
-            f", estimated {duration(sum(e for e in self.estimates if e is not None))}" if any(self.estimates) else ""
+            f", estimated {rough(sum(e for e in self.estimates if e is not None))}" if any(self.estimates) else ""
         )
 
     def __enter__(self) -> SuiteProgress:
@@ -224,7 +233,7 @@ class SuiteProgress:
         m, t = record.get("metrics") or {}, record.get("timings") or {}
         accuracy = "-" if m.get("accuracy") is None else f"{m['accuracy']:.2f}%"
         eta = self.eta_s()
-        left = "" if self.index >= len(self.planned) else (f", about {duration(eta)} left" if eta is not None else "")
+        left = "" if self.index >= len(self.planned) else (f", about {rough(eta)} left" if eta is not None else "")
         self._print(
             f"[{self.index}/{len(self.planned)}] {planned.key}: {record['status']}, accuracy {accuracy}, "
             f"wall {duration(t.get('wall_s'))}; suite {duration(self.clock() - self.started)} so far{left}"
