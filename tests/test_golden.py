@@ -150,17 +150,15 @@ def test_a_run_record_reads_from_the_top():
     for needle in ('"status": "ok"', '"accuracy": 96.', '"met": true', '"median": 0.03', '"wall_s"'):
         assert any(needle in line for line in head), needle
     assert list(json.loads(text))[:6] == ["schema_version", "kind", "run_id", "model", "status", "target"]
-    assert text.index('"kernels": [') > text.index('"environment"')  # the kernel list is the last thing
+    assert text.index('"environment"') < text.index('"kernels": [') < text.index('"series"')  # long lists last
     assert documents.dumps(json.loads(text)) == text  # the order is the schema's, whatever order it was read in
 
 
 def test_a_migrated_record_labels_evaluations_and_names_compile_steps_apart():
     record = _committed_run()
-    assert record["metrics"]["evals"][0] == {
-        "step": 50,
-        "accuracy": record["metrics"]["evals"][0]["accuracy"],
-        "train_s": record["metrics"]["evals"][0]["train_s"],
-    }
+    assert record["series"]["evals"][0] == {"step": 50, "accuracy": 93.69, "train_s": pytest.approx(7.142, abs=1e-3)}
+    assert record["series"]["loss"][0] == [10, pytest.approx(0.4814, abs=1e-4)]
+    assert len(record["series"]["samples"]["step_s"]) == 200 and "loss_curve" not in record["metrics"]
     assert record["timings"]["compile_steps"] == 2 and "warmup_steps" not in record["timings"]
     assert record["config"]["warmup_steps"] == 0  # the learning-rate warm-up keeps its name
     assert record["cost"]["derived"]["gflops_per_s"] > 0 and "gflop_per_s" not in record["cost"]["derived"]
@@ -195,3 +193,9 @@ def test_one_definition_of_a_steps_cost_in_the_record_and_the_cost_gate(device):
     record = documents.load(RESULTS / "gate-cl" / "mlp-default__CL__seed0.json", "run")
     for name in ("kernels_per_step", "bytes_per_step"):
         assert METRICS[name].read(record) == METRICS[name].of_profile(profile)
+
+
+def test_a_migrated_cl_record_names_the_compiler_that_compiled_its_kernels():
+    raw = json.loads((RESULTS / "gate-cl" / "mlp-default__CL__seed0.json").read_text())
+    assert raw["device"]["compiler"] == "Compiler"  # version 3: the renderer's pass-through base class
+    assert _committed_run()["device"]["compiler"] == "CLCompiler"

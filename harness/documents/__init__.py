@@ -146,14 +146,20 @@ def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_v3_to_v4(doc: dict[str, Any]) -> dict[str, Any]:
-    """Renames (compile_steps, gflops_per_s) and labelled evaluations; the values are unchanged."""
+    """The series (loss curve, evaluations, raw times) move to `series`, evaluations labelled; renames
+    (compile_steps, gflops_per_s); the values are unchanged."""
     timings = {("compile_steps" if k == "warmup_steps" else k): v for k, v in (doc.get("timings") or {}).items()}
     metrics = dict(doc.get("metrics") or {})
-    metrics["evals"] = [
+    evals = [
         {"step": e[0], "accuracy": e[1], "train_s": e[2]} if isinstance(e, list) and len(e) == 3 else e
-        for e in metrics.get("evals") or []
+        for e in metrics.pop("evals", None) or []
     ]
-    out = {**doc, "timings": timings, "metrics": metrics}
+    series = {"evals": evals, "loss": metrics.pop("loss_curve", None) or [], "samples": timings.pop("samples", None)}
+    out = {**doc, "timings": timings, "metrics": metrics, "series": series}
+    device = doc.get("device")
+    if isinstance(device, dict) and device.get("compiler") == "Compiler" and str(device.get("name")).startswith("CL"):
+        # version 3 named the OpenCL renderer's pass-through base class; the kernels were compiled by CLCompiler
+        out["device"] = {**device, "compiler": "CLCompiler"}
     if isinstance(doc.get("cost"), dict):
         out["cost"] = {**doc["cost"], "derived": _derived_v4(doc["cost"].get("derived"))}
     return out

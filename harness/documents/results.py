@@ -49,7 +49,12 @@ def status_of(accuracy: float | None, target: float, diverged: bool) -> str:
 
 
 def _record(
-    common: dict[str, Any], metrics: dict[str, Any], timings: dict[str, Any], target: dict[str, Any], status: str
+    common: dict[str, Any],
+    metrics: dict[str, Any],
+    timings: dict[str, Any],
+    series: dict[str, Any],
+    target: dict[str, Any],
+    status: str,
 ) -> dict[str, Any]:
     """The fields every run record has; `common` holds run_id, spec_json, device, environment, dataset,
     started_at and suite (None outside a suite)."""
@@ -65,6 +70,7 @@ def _record(
         "dataset": common["dataset"],
         "metrics": metrics,
         "timings": timings,
+        "series": series,
         "target": target,
         "status": status,
     }
@@ -92,8 +98,6 @@ def make_record(output, *, data_load_s: float, wall_s: float, compile_steps: int
     metrics = {
         "accuracy": output.accuracy,
         "final_loss": finite_or_none(output.final_loss),
-        "loss_curve": [[int(s), finite_or_none(v)] for s, v in output.loss_curve],
-        "evals": [{"step": int(s), "accuracy": a, "train_s": t} for s, a, t in output.evals],
         "steps_done": output.steps_done,
         "steps_to_target": int(reached[0]) if reached else None,
         "time_to_target_s": reached[2] if reached else None,
@@ -109,6 +113,10 @@ def make_record(output, *, data_load_s: float, wall_s: float, compile_steps: int
         "eval_s": output.eval_s,
         "train_s": output.train_s,
         "wall_s": wall_s,
+    }
+    series = {
+        "evals": [{"step": int(s), "accuracy": a, "train_s": t} for s, a, t in output.evals],
+        "loss": [[int(s), finite_or_none(v)] for s, v in output.loss_curve],
         "samples": {"step_s": samples(output.step_times), "eval_s": samples(output.eval_times)},
     }
     timings["stability"] = env.stability(common["environment"], steady)
@@ -117,6 +125,7 @@ def make_record(output, *, data_load_s: float, wall_s: float, compile_steps: int
         common,
         metrics,
         timings,
+        series,
         {"accuracy": output.target, "met": met},
         status_of(output.accuracy, output.target, output.diverged),
     )
@@ -130,8 +139,6 @@ def failed_record(*, error: str, target: float, data_load_s: float, wall_s: floa
     metrics = {
         "accuracy": None,
         "final_loss": None,
-        "loss_curve": [],
-        "evals": [],
         "steps_done": 0,
         "steps_to_target": None,
         "time_to_target_s": None,
@@ -147,9 +154,9 @@ def failed_record(*, error: str, target: float, data_load_s: float, wall_s: floa
         "eval_s": 0.0,
         "train_s": 0.0,
         "wall_s": wall_s,
-        "samples": None,
         "stability": None,
     }
-    record = _record(common, metrics, timings, {"accuracy": target, "met": False}, "failed")
+    series = {"evals": [], "loss": [], "samples": None}
+    record = _record(common, metrics, timings, series, {"accuracy": target, "met": False}, "failed")
     record["error"] = error
     return record

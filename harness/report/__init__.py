@@ -303,7 +303,7 @@ def method_section() -> list[str]:
         "- Each config ran once per seed; the seed fixes weight init and batch order. Accuracy is on the full "
         "test set after the last step; mean ± std and the 95% t-interval are over seeds.",
         "- Step time: every step is timed with the device synchronised, and each run keeps every step's time "
-        "(`timings.samples`). The tables show two readings over the steps after the 2 warm-up (compile) "
+        "(`series.samples`). The tables show two readings over the steps after the 2 warm-up (compile) "
         "steps: the median, and the 10th percentile (the fastest tenth of the steps, least moved by other "
         "processes). The regression gate (`mnist-bench compare`, rule `step_time_p10_s:+10%`) judges the "
         "10th percentile.",

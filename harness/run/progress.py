@@ -38,7 +38,7 @@ def duration(seconds: float | None) -> str:
 
 def rough(seconds: float) -> str:
     """An estimate without false precision: to 5 s under two minutes, else to the minute."""
-    if seconds < 120:
+    if seconds < 117.5:
         return f"{max(5, round(seconds / 5) * 5)}s"
     return f"{round(seconds / 60)}m" if seconds < 3570 else duration(round(seconds / 60) * 60)
 
