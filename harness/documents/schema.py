@@ -21,15 +21,16 @@ from harness.base.errors import HarnessError
 #      (what the device is and whether it runs on the CPU: CL on PoCL does).
 #      New kinds at version 2, carried on unchanged: `cost` and `cost_comparison` (tinygrad's deterministic
 #      cost counts), `perf` (benchmarks/perf.py), `verdict` (the checks of one pull request combined).
-#   4: a run record reads from the top (status, target, metrics, timings first: written in its schema's key
-#      order, not alphabetically), its series last in `series` (`metrics.loss_curve` -> `series.loss`,
-#      `metrics.evals` -> `series.evals`, `timings.samples` -> `series.samples`); `timings.warmup_steps` (the compile steps) is `timings.compile_steps`, so it
-#      no longer shares a name with the learning-rate warm-up `config.warmup_steps`; evaluations are
-#      objects {step, accuracy, train_s}; `cost.derived.gflop_per_s` is `gflops_per_s` (the metric's
-#      name); `device.compiler` names the real compiler (older records keep the base class name "Compiler").
-#      A cost profile's train_step / eval_pass counts are the captured jitted step's (the one definition a
-#      record's cost shares; they were `jit`), and what GlobalCounters saw over a call, the input copies
-#      outside the jit included, is `counted` (it was the phase's own counts). Other kinds: the number only.
+#   4: a run record reads from the top: written in its schema's key order, not alphabetically (status,
+#      target, metrics, timings first), with its series last in `series` (`metrics.loss_curve` ->
+#      `series.loss`, `metrics.evals` -> `series.evals`, evaluations as objects {step, accuracy, train_s};
+#      `timings.samples` -> `series.samples`). `timings.warmup_steps` (the compile steps) is
+#      `timings.compile_steps`, apart from the learning-rate warm-up `config.warmup_steps`;
+#      `cost.derived.gflop_per_s` is `gflops_per_s` (the metric's name); `device.compiler` names the compiler
+#      that builds the kernels (a CL record's "Compiler", the renderer's pass-through base class, becomes
+#      "CLCompiler"). A cost profile's train_step / eval_pass counts are the captured jitted step's (the one
+#      definition a record's cost shares; they were `jit`), and what GlobalCounters saw over a call, the input
+#      copies outside the jit included, is `counted` (it was the phase's own counts). Other kinds: the number.
 SCHEMA_VERSION = 4
 KINDS = ("run", "suite", "summary", "baseline", "comparison", "cost", "cost_comparison", "perf", "verdict")
 # kinds written with their keys in their schema's order (documents.dumps); every other kind sorts its keys
