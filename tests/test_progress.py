@@ -131,3 +131,14 @@ def test_a_message_during_a_run_gets_its_own_line_on_a_terminal():
 def test_durations_and_rough_estimates():
     assert [duration(s) for s in (5.4, 65, 3 * 3600 + 125)] == ["5s", "1m05s", "3h02m"]
     assert [rough(s) for s in (1, 37, 119, 1446, 19931)] == ["5s", "35s", "2m", "24m", "5h32m"]
+
+
+def test_a_slow_run_of_one_model_scales_the_others_at_most_twofold():
+    clock, out = Clock(), io.StringIO()
+    planned = _planned()  # mlp-tiny seeds 0, 1, then cnn-tiny seeds 0, 1
+    suite = SuiteProgress(planned, stream=out, tty=False, ticker=False, clock=clock)
+    mlp0, mlp1, cnn0, cnn1 = suite.estimates
+    suite.start_run(planned[0], reused=False)
+    clock.now = 5 * mlp0  # the first run of the process: five times its estimate
+    suite.end_run(planned[0], {"status": "ok", "metrics": {}, "timings": {}})
+    assert suite.eta_s() == pytest.approx(5 * mlp1 + 2 * (cnn0 + cnn1))

@@ -184,7 +184,7 @@ class SuiteProgress:
         self.index, self.run = 0, None
         self.started = self.run_started = clock()
         self.estimates = suites.estimates(planned)
-        self.done: list[tuple[float, float]] = []  # (estimated, actual) seconds of the runs made so far
+        self.done: list[tuple[str, float, float]] = []  # (model, estimated, actual seconds) of the runs made
         self.summary_line = f"{len(planned)} runs" + (
             f", estimated {rough(sum(e for e in self.estimates if e is not None))}" if any(self.estimates) else ""
         )
@@ -194,12 +194,24 @@ class SuiteProgress:
         return self
 
     def eta_s(self) -> float | None:
-        """Seconds left for the runs after the current one ends; None when none of them has an estimate."""
-        left = [e for e in self.estimates[self.index :] if e is not None]
-        if not left:
-            return None if any(e is None for e in self.estimates[self.index :]) else 0.0
-        estimated, actual = sum(e for e, _ in self.done), sum(a for _, a in self.done)
-        return sum(left) * (actual / estimated if estimated > 0 and actual > 0 else 1.0)
+        """Seconds left for the runs after the current one ends; None when none of them has an estimate.
+        Each run left is scaled by how the finished runs of its model compared with their estimates, else
+        by how all finished runs did, at most 2x either way (one slow first run says little about the rest)."""
+        left = [(p, e) for p, e in zip(self.planned[self.index :], self.estimates[self.index :], strict=True)]
+        if not any(e is not None for _, e in left):
+            return None if left else 0.0
+        return sum(e * self._ratio(p.spec.model) for p, e in left if e is not None)
+
+    def _ratio(self, model: str) -> float:
+        def ratio(pairs: list[tuple[float, float]]) -> float | None:
+            estimated, actual = sum(e for e, _ in pairs), sum(a for _, a in pairs)
+            return actual / estimated if estimated > 0 and actual > 0 else None
+
+        same = ratio([(e, a) for m, e, a in self.done if m == model])
+        if same is not None:
+            return same
+        overall = ratio([(e, a) for _, e, a in self.done])
+        return 1.0 if overall is None else min(max(overall, 0.5), 2.0)
 
     def __exit__(self, *exc: Any) -> None:
         self._close_run()
@@ -229,7 +241,7 @@ class SuiteProgress:
         self._close_run()
         estimated = self.estimates[self.index - 1] if 0 < self.index <= len(self.estimates) else None
         if estimated:
-            self.done.append((estimated, self.clock() - self.run_started))
+            self.done.append((planned.spec.model, estimated, self.clock() - self.run_started))
         m, t = record.get("metrics") or {}, record.get("timings") or {}
         accuracy = "-" if m.get("accuracy") is None else f"{m['accuracy']:.2f}%"
         eta = self.eta_s()
