@@ -6,6 +6,11 @@ tinygrad counts, for every kernel it runs, an estimate of its operations and of 
 every step, seed and process. This module measures them per model config (`measure`), profiles a
 trainer after a training run (`trainer_profile`, for embedding as a run record's `cost` object), keys
 and stores cost baselines, and compares two profiles with exact rules (`compare`).
+
+A step's cost has one definition, here and in every run record: the kernels of the captured jitted step
+(their static estimates, the sums of the kernel list). GlobalCounters over a whole call also counts the
+copies of the step's inputs onto the device, made outside the jit (the batch indices; a scheduled
+learning rate): one kernel and their bytes each. `measure` keeps that reading apart, as `counted`.
 """
 
 from __future__ import annotations
