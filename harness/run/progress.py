@@ -165,7 +165,7 @@ class RunProgress:
 class SuiteProgress:
     """A suite's runs: a line when each starts and when each ends (with its result and the suite's ETA),
     live progress within. The ETA is the committed measurements' estimate of the runs left
-    (`suites.estimates`), scaled by how the finished runs compared with their own estimates."""
+    (`suites.estimates`), scaled by how the finished runs compared with their own estimates (`eta_s`)."""
 
     def __init__(
         self,
@@ -197,7 +197,7 @@ class SuiteProgress:
         """Seconds left for the runs after the current one ends; None when none of them has an estimate.
         Each run left is scaled by how the finished runs of its model compared with their estimates, else
         by how all finished runs did, at most 2x either way (one slow first run says little about the rest)."""
-        left = [(p, e) for p, e in zip(self.planned[self.index :], self.estimates[self.index :], strict=True)]
+        left = list(zip(self.planned[self.index :], self.estimates[self.index :], strict=True))
         if not any(e is not None for _, e in left):
             return None if left else 0.0
         return sum(e * self._ratio(p.spec.model) for p, e in left if e is not None)
