@@ -128,11 +128,13 @@ def _cli_run(out, *extra):
 
 def test_same_seed_in_two_processes_is_bit_identical(tmp_path):
     a, b = _cli_run(tmp_path / "a"), _cli_run(tmp_path / "b")
-    for key in ("loss_curve", "accuracy", "weights_sha256", "evals"):
-        if key == "evals":  # the third field is a time
-            assert [e[:2] for e in a["metrics"][key]] == [e[:2] for e in b["metrics"][key]]
-        else:
-            assert a["metrics"][key] == b["metrics"][key]
+    for key in ("accuracy", "weights_sha256"):
+        assert a["metrics"][key] == b["metrics"][key]
+    assert a["series"]["loss"] == b["series"]["loss"]
+    # train_s is a time
+    assert [(e["step"], e["accuracy"]) for e in a["series"]["evals"]] == [
+        (e["step"], e["accuracy"]) for e in b["series"]["evals"]
+    ]
     assert a["run_id"] != b["run_id"]
 
 
@@ -144,11 +146,11 @@ def test_repro_passes_on_a_real_result_and_names_differing_fields(tmp_path):
     assert same.exit_code == 0 and "rerun 1: PASS bit-identical" in same.output
     doc = json.loads(path.read_text())
     doc["metrics"]["weights_sha256"] = "0" * 64
-    doc["metrics"]["loss_curve"][0][1] += 1e-6
+    doc["series"]["loss"][0][1] += 1e-6
     path.write_text(json.dumps(doc))
     changed = invoke("repro", str(path))
     assert changed.exit_code == 1
-    assert "differs in: metrics.loss_curve, metrics.weights_sha256" in changed.output
+    assert "differs in: series.loss, metrics.weights_sha256" in changed.output
 
 
 def test_suite_commands_in_process(tmp_path):

@@ -103,3 +103,24 @@ def test_cl_says_which_platform_device_and_driver():
     info = devices.describe("CL")
     assert info.description and info.description.startswith("OpenCL: ") and "driver " in info.description
     assert info.runs_on in ("cpu", "gpu", "accelerator", "other")
+
+
+def test_the_recorded_compiler_is_the_one_that_compiles():
+    """OpenCL's renderer hands its source on through tinygrad's base `Compiler`: the record named that
+    ("Compiler"); the device's own compiler (CLCompiler, through the driver) is named instead."""
+    from types import SimpleNamespace
+
+    from tinygrad.device import Compiler
+
+    from harness.tg.devices import _compiler
+
+    class CLCompiler(Compiler):
+        pass
+
+    class ClangCompiler(Compiler):
+        pass
+
+    cl = SimpleNamespace(cl_compiler=CLCompiler(), other=1)
+    assert _compiler(cl, SimpleNamespace(compiler=Compiler())) == "CLCompiler"
+    assert _compiler(SimpleNamespace(), SimpleNamespace(compiler=ClangCompiler())) == "ClangCompiler"
+    assert _compiler(SimpleNamespace(), SimpleNamespace(compiler=Compiler())) is None

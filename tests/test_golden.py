@@ -117,3 +117,85 @@ def test_report_body_matches_the_committed_file():
     configs = current()["configs"] + [{**c, "name": f"{c['name']}-baseline"} for c in baseline()["configs"]]
     by_model = {m: [c for c in configs if c["model"] == m] for m in ("mlp", "cnn")}
     check_golden("report-body.md", "\n".join(report.study_sections(by_model)).rstrip())
+
+
+RESULTS = Path(__file__).parent.parent / "results"
+
+
+def test_every_committed_result_still_loads_through_the_migrations():
+    """Runs of schema 1 and 3, summaries, baselines, cost profiles, perf documents: all valid at this version."""
+    checked = 0
+    for f in sorted(RESULTS.rglob("*.json")):
+        try:
+            raw = json.loads(f.read_text())
+        except ValueError:
+            continue
+        if isinstance(raw, dict) and isinstance(raw.get("schema_version"), int) and "kind" in raw:
+            assert documents.problems(f) == [], f
+            checked += 1
+    assert checked > 200
+
+
+def _committed_run() -> dict:
+    """A committed schema-3 record (the MLP's default on CL), migrated to this version."""
+    return documents.load(RESULTS / "gate-cl" / "mlp-default__CL__seed0.json", "run")
+
+
+def test_a_run_record_reads_from_the_top():
+    """Did it pass, how accurate, how fast: the first lines; long lists last; the migrated record as written."""
+    record = _committed_run()
+    text = documents.dumps(record)
+    check_golden("run-record.json", text.rstrip("\n"))
+    head = text.splitlines()[:40]
+    for needle in ('"status": "ok"', '"accuracy": 96.', '"met": true', '"median": 0.03', '"wall_s"'):
+        assert any(needle in line for line in head), needle
+    assert list(json.loads(text))[:6] == ["schema_version", "kind", "run_id", "model", "status", "target"]
+    assert text.index('"environment"') < text.index('"kernels": [') < text.index('"series"')  # long lists last
+    assert documents.dumps(json.loads(text)) == text  # the order is the schema's, whatever order it was read in
+
+
+def test_a_migrated_record_labels_evaluations_and_names_compile_steps_apart():
+    record = _committed_run()
+    assert record["series"]["evals"][0] == {"step": 50, "accuracy": 93.69, "train_s": pytest.approx(7.142, abs=1e-3)}
+    assert record["series"]["loss"][0] == [10, pytest.approx(0.4814, abs=1e-4)]
+    assert len(record["series"]["samples"]["step_s"]) == 200 and "loss_curve" not in record["metrics"]
+    assert record["timings"]["compile_steps"] == 2 and "warmup_steps" not in record["timings"]
+    assert record["config"]["warmup_steps"] == 0  # the learning-rate warm-up keeps its name
+    assert record["cost"]["derived"]["gflops_per_s"] > 0 and "gflop_per_s" not in record["cost"]["derived"]
+
+
+def test_run_summary_matches_the_committed_file():
+    record = _committed_run()
+    missed = {**record, "status": "target_missed", "target": {"accuracy": 99.0, "met": False}}
+    path = Path("results/runs/x.json")
+    text = console.run_summary(record, path) + "\n---\n" + console.run_summary(missed, path)
+    check_golden("run-summary.txt", text)
+    assert "target_missed: accuracy 96." in text and "< target 99% after 200 steps" in text
+    assert "--no-assert-target" in text
+
+
+@pytest.mark.parametrize("device", ["CPU-ClangRenderer-threads2", "CL-OpenCLRenderer"])
+def test_one_definition_of_a_steps_cost_in_the_record_and_the_cost_gate(device):
+    """The cost gate's train_step counts are the jitted step's, as a run record's are: 54 kernels and
+    80,948,660 bytes for the MLP; what GlobalCounters saw over a call adds the batch indices' copy
+    (256 int32: one kernel, 1,024 bytes) and is named `counted`."""
+    from harness.base.metrics import METRICS
+
+    path = RESULTS / "baselines" / "cost" / f"{device}-tinygrad0.14.0-harness0.1.0" / "mlp-cd7f823077b9.json"
+    profile = documents.load(path, "cost")["profiles"][0]
+    step = profile["train_step"]
+    assert (
+        (step["kernels"], step["bytes"])
+        == (54, 80_948_660)
+        == (len(profile["kernels"]), sum(k["bytes"] for k in profile["kernels"]))
+    )
+    assert (step["counted"]["kernels"], step["counted"]["bytes"]) == (55, 80_949_684)
+    record = documents.load(RESULTS / "gate-cl" / "mlp-default__CL__seed0.json", "run")
+    for name in ("kernels_per_step", "bytes_per_step"):
+        assert METRICS[name].read(record) == METRICS[name].of_profile(profile)
+
+
+def test_a_migrated_cl_record_names_the_compiler_that_compiled_its_kernels():
+    raw = json.loads((RESULTS / "gate-cl" / "mlp-default__CL__seed0.json").read_text())
+    assert raw["device"]["compiler"] == "Compiler"  # version 3: the renderer's pass-through base class
+    assert _committed_run()["device"]["compiler"] == "CLCompiler"

@@ -114,11 +114,11 @@ def test_record_says_whether_the_compile_cache_was_warm(record):
 
 
 def test_record_keeps_raw_samples_and_both_times_to_target(record):
-    t, m = record["timings"], record["metrics"]
-    assert len(t["samples"]["step_s"]) == m["steps_done"] == 4 and len(t["samples"]["eval_s"]) == 2
-    assert all(round(x, 6) == x for x in t["samples"]["step_s"])  # microseconds: compact
-    assert abs(sum(t["samples"]["step_s"]) - t["train_s"]) < 1e-4
-    assert abs(sum(t["samples"]["eval_s"]) - t["eval_s"]) < 1e-4
+    t, m, samples = record["timings"], record["metrics"], record["series"]["samples"]
+    assert len(samples["step_s"]) == m["steps_done"] == 4 and len(samples["eval_s"]) == 2
+    assert all(round(x, 6) == x for x in samples["step_s"])  # microseconds: compact
+    assert abs(sum(samples["step_s"]) - t["train_s"]) < 1e-4
+    assert abs(sum(samples["eval_s"]) - t["eval_s"]) < 1e-4
     assert set(t["stability"]) == {"busy", "reasons"}
     assert record["environment"]["load_avg"]["end"] is not None
 
@@ -145,7 +145,30 @@ def test_committed_older_records_migrate(tmp_path):
     assert raw["schema_version"] < 3 and raw["environment"]["tinygrad_env"] == {"DEV": "CPU"}
     doc = documents.load(path, "run")
     assert doc["environment"]["tinygrad_env"] == {} and doc["environment"]["device_choice"]["by"] == "unknown"
-    assert doc["timings"]["samples"] is None and doc["metrics"]["time_to_target_with_eval_s"] is None
+    assert doc["series"]["samples"] is None and doc["metrics"]["time_to_target_with_eval_s"] is None
     renderer = {**raw, "environment": {**raw["environment"], "tinygrad_env": {"DEV": "CPU:LLVM", "BEAM": "1"}}}
     (tmp_path / "r.json").write_text(json.dumps(renderer))
     assert documents.load(tmp_path / "r.json")["environment"]["tinygrad_env"] == {"DEV": "CPU:LLVM", "BEAM": "1"}
+
+
+def test_a_fresh_record_reads_from_the_top_with_labelled_fields(record):
+    text = documents.dumps(record)
+    keys = list(json.loads(text))
+    assert keys[:6] == ["schema_version", "kind", "run_id", "model", "status", "target"]
+    assert keys.index("metrics") < keys.index("timings") < keys.index("environment") < keys.index("cost")
+    assert keys[-1] == "series"  # the long lists last
+    head = "\n".join(text.splitlines()[:12])
+    assert '"status": "target_missed"' in head and '"accuracy"' in head
+    assert [e["step"] for e in record["series"]["evals"]] == [2, 4]
+    assert set(record["series"]["evals"][0]) == {"step", "accuracy", "train_s"}
+    assert record["timings"]["compile_steps"] == 2 and "warmup_steps" not in record["timings"]
+    assert record["device"]["compiler"] == "ClangCompiler"
+
+
+def test_the_summary_says_why_a_target_was_missed(record):
+    from harness.report import console
+
+    status = console.run_summary(record, None).splitlines()[0]
+    accuracy = record["metrics"]["accuracy"]
+    assert status.startswith(f"status             target_missed: accuracy {accuracy:.2f}% < target 95% after 4 steps")
+    assert "--no-assert-target" in status

@@ -213,3 +213,54 @@ def test_merging_single_runs_says_they_belong_to_no_suite(tmp_path):
     (tmp_path / "mlp.json").write_text(json.dumps({k: v for k, v in record.items() if k != "suite"}))
     with pytest.raises(HarnessError, match=r"single runs \(`mnist-bench mlp`/`cnn`\), not a suite"):
         summary.merge([tmp_path])
+
+
+def test_forward_multiply_adds_of_the_default_models():
+    assert suites.forward_macs("mlp", {}) == 784 * 512 + 512 * 512 + 512 * 10
+    # conv 1->32 5x5 at 24x24, 32->32 5x5 at 20x20, pool to 10; 32->64 3x3 at 8x8, 64->64 3x3 at 6x6, pool to 3
+    cnn = 1 * 32 * 25 * 24 * 24 + 32 * 32 * 25 * 20 * 20 + 32 * 64 * 9 * 8 * 8 + 64 * 64 * 9 * 6 * 6 + 64 * 9 * 10
+    assert suites.forward_macs("cnn", {}) == cnn
+
+
+def test_the_committed_timing_table_is_what_the_committed_results_measured():
+    """harness/documents/timings.py is generated from results/; regenerate with MNIST_BENCH_REGEN_GOLDEN=1
+    (then `ruff format` it)."""
+    import ast
+    import os
+
+    from harness.documents import timings
+
+    root = Path(__file__).parent.parent
+    text = suites.timings_module(root / "results")
+    if os.environ.get("MNIST_BENCH_REGEN_GOLDEN") == "1":
+        (root / "harness" / "documents" / "timings.py").write_text(text, encoding="utf-8")
+    assert ast.literal_eval(text.split("TABLE = ", 1)[1]) == timings.TABLE
+
+
+def test_suite_estimates_come_from_the_committed_measurements():
+    gate = suites.expand(suites.load("gate"), ["CPU"])
+    each = suites.estimates(gate)
+    assert all(e is not None and e > 0 for e in each)
+    by_model = {p.spec.model: [] for p in gate}
+    for p, e in zip(gate, each, strict=True):
+        by_model[p.spec.model].append(e)
+    # measured on a 2-core CPU: a default MLP run about half a minute, a CNN run some minutes
+    assert 10 < by_model["mlp"][0] < 60 and 150 < by_model["cnn"][0] < 900
+    assert by_model["cnn"][0] > by_model["cnn"][1]  # the first seed compiles
+    est = suites.estimate(suites.expand(suites.load("smoke"), ["CPU"]))
+    assert 20 < est["seconds"] < 120 and est["machines"] and not est["unknown"]  # smoke took 50 s
+    assert suites.estimate(suites.expand(suites.load("smoke"), ["METAL"]))["seconds"] is None
+
+
+def test_suite_list_and_show_say_how_long_and_where_that_comes_from():
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    listed = CliRunner().invoke(cli, ["suite", "list"])
+    assert listed.exit_code == 0, listed.output
+    smoke = next(line for line in listed.output.splitlines() if line.startswith("smoke "))
+    assert "runs" in smoke and "~" in smoke
+    assert "estimated for CPU on a 2-core" in listed.output and "committed under results/" in listed.output
+    shown = CliRunner().invoke(cli, ["suite", "show", "gate"])
+    assert "time on CPU: about " in shown.output and "time on CL: about " in shown.output

@@ -103,7 +103,7 @@ def test_every_run_records_what_tinygrad_says_its_step_costs(small):
     b = train.train(dataclasses.replace(spec, seed=1), small, "CPU", target=50.0).cost
     assert a["train_step"]["kernels"] == len(a["kernels"]) > 0
     assert a["train_step"]["flops"] == sum(k["ops"] for k in a["kernels"]) > 0
-    assert a["derived"]["gflop_per_s"] > 0
+    assert a["derived"]["gflops_per_s"] > 0
     assert a["eval_pass"] is None  # one 500-image eval batch: the eval step is never captured by the JIT
     assert (a["train_step"], a["kernels"]) == (b["train_step"], b["kernels"])
     assert a["memory"]["jit_buffers_bytes"] == b["memory"]["jit_buffers_bytes"]  # in_use_bytes is the process's

@@ -134,7 +134,7 @@ _REGISTRY = (
     _count("buffer_bytes", "memory", "jit_buffers_bytes", "buffers", " MB", 1e-6),
     _count("kernels_compiled", "compile", "kernels_compiled", "kernels compiled"),
     Metric("intensity", _in_cost("train_step", "intensity"), "FLOP/byte", exact=True, worse=-1),
-    Metric("gflops_per_s", _in_cost("derived", "gflop_per_s"), "achieved", " GFLOP/s", worse=-1, clock=True),
+    Metric("gflops_per_s", _in_cost("derived", "gflops_per_s"), "achieved", " GFLOP/s", worse=-1, clock=True),
     Metric("gb_per_s", _in_cost("derived", "gb_per_s"), "achieved", " GB/s", worse=-1, clock=True),
 )
 METRICS: dict[str, Metric] = {m.name: m for m in _REGISTRY}

@@ -107,7 +107,7 @@ def _model_command(model: str, summary: str):
         )
         request = bench.RunRequest(spec, device=device, out_dir=out_dir, data_dir=data_dir, target=target, beam=beam)
         with live(progress.RunProgress(spec.steps, model)) as bar:
-            record, path = bench.run(request, progress=bar, log=echo_err)
+            record, path = bench.run(request, progress=bar, log=bar.log if bar else echo_err)
         if fmt == "json":
             click.echo(console.to_json(record))
         summary_fmt = fmt if fmt != "json" else "text"

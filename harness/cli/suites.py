@@ -64,17 +64,14 @@ def suite_list(fmt: str) -> None:
     rows = suites.listing()
     if fmt == "json":
         click.echo(console.to_json(rows))
-    elif fmt == "markdown":
-        click.echo(
-            documents.table(
-                ("suite", "runs", "description"),
-                [(r["name"], str(r["runs"]), r["description"]) for r in rows],
-                "markdown",
-            )
-        )
+        return
+    cells = [(r["name"], str(r["runs"]), console.estimate_short(r["estimate"]), r["description"]) for r in rows]
+    if fmt == "markdown":
+        click.echo(documents.table(("suite", "runs", "time", "description"), cells, "markdown"))
     else:
-        for r in rows:
-            click.echo(f"{r['name']:18} {r['runs']:4} runs  {r['description']}")
+        for name, runs, time, description in cells:
+            click.echo(f"{name:18} {runs:>4} runs  {time:>8}  {description}")
+    click.echo(f"\n{console.estimate_note(rows)}")
 
 
 @suite.command("show")
@@ -93,6 +90,9 @@ def suite_show(name: str, repeat: int | None, seeds: list[int] | None, fmt: str)
     name = f"**{doc['name']}**" if fmt == "markdown" else doc["name"]
     click.echo(f"{name}: {doc['description']}" + ("\n" if fmt == "markdown" else ""))
     click.echo(console.planned_table(planned, fmt))
+    override = suites.seed_override(repeat, seeds)
+    for device, est in suites.device_estimates(doc, override).items():
+        click.echo(f"time on {device}: {console.estimate_text(est)}")
 
 
 @suite.command("run")
@@ -147,7 +147,7 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, i
             before_run=bar and bar.start_run,
             after_run=bar and bar.end_run,
             progress=bar,
-            log=echo_err,
+            log=bar.log if bar else echo_err,
             beam=beam,
         )
     show(console.summary_table(outcome.summary))

@@ -35,8 +35,16 @@ def header(kind: str, *, dated: bool = True) -> dict[str, Any]:
 
 
 def dumps(doc: Any) -> str:
-    """Deterministic JSON: sorted keys, 2-space indent, UTF-8, trailing newline, no NaN."""
-    return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """Deterministic JSON: sorted keys, 2-space indent, UTF-8, trailing newline, no NaN. A run record keeps
+    its schema's key order instead (schema.SCHEMA_ORDERED), so that its first lines say whether it passed,
+    how accurate and how fast it was, rather than starting with the alphabet's first long list."""
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    if kind in schema.SCHEMA_ORDERED:
+        doc = schema.ordered(doc, kind)
+    return (
+        json.dumps(doc, sort_keys=kind not in schema.SCHEMA_ORDERED, indent=2, ensure_ascii=False, allow_nan=False)
+        + "\n"
+    )
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
@@ -137,8 +145,80 @@ def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _run_v3_to_v4(doc: dict[str, Any]) -> dict[str, Any]:
+    """The series (loss curve, evaluations, raw times) move to `series`, evaluations labelled; renames
+    (compile_steps, gflops_per_s); the values are unchanged."""
+    timings = {("compile_steps" if k == "warmup_steps" else k): v for k, v in (doc.get("timings") or {}).items()}
+    metrics = dict(doc.get("metrics") or {})
+    evals = [
+        {"step": e[0], "accuracy": e[1], "train_s": e[2]} if isinstance(e, list) and len(e) == 3 else e
+        for e in metrics.pop("evals", None) or []
+    ]
+    series = {"evals": evals, "loss": metrics.pop("loss_curve", None) or [], "samples": timings.pop("samples", None)}
+    out = {**doc, "timings": timings, "metrics": metrics, "series": series}
+    device = doc.get("device")
+    if isinstance(device, dict) and device.get("compiler") == "Compiler" and str(device.get("name")).startswith("CL"):
+        # version 3 named the OpenCL renderer's pass-through base class; the kernels were compiled by CLCompiler
+        out["device"] = {**device, "compiler": "CLCompiler"}
+    if isinstance(doc.get("cost"), dict):
+        out["cost"] = {**doc["cost"], "derived": _derived_v4(doc["cost"].get("derived"))}
+    return out
+
+
+def _derived_v4(derived: Any, step: dict[str, Any] | None = None) -> Any:
+    """`gflop_per_s` -> `gflops_per_s`; with `step`, both rates recomputed from the step's (new) totals."""
+    if not isinstance(derived, dict):
+        return derived
+    out = {("gflops_per_s" if k == "gflop_per_s" else k): v for k, v in derived.items()}
+    if step is not None and out.get("step_time_s"):
+        out["gflops_per_s"] = step["flops"] / out["step_time_s"] / 1e9
+        out["gb_per_s"] = step["bytes"] / out["step_time_s"] / 1e9
+    return out
+
+
+def _phase_v4(phase: Any) -> Any:
+    """A version-3 cost phase counted what GlobalCounters saw over a call (input copies included) and kept
+    the jitted step's totals, per call, under `jit`: version 4 makes the jitted step's the phase's counts."""
+    if not isinstance(phase, dict) or not isinstance(phase.get("jit"), dict):
+        return phase
+    scale = phase.get("batches", 1)
+    jit = {k: phase["jit"][k] * scale for k in ("kernels", "flops", "bytes")}
+    out = {**jit, "intensity": jit["flops"] / jit["bytes"] if jit["bytes"] else None}
+    if "batches" in phase:
+        out["batches"] = phase["batches"]
+    out["counted"] = {k: phase[k] for k in ("kernels", "flops", "bytes", "samples", "identical")}
+    return out
+
+
+def _cost_profile_v3_to_v4(profile: Any) -> Any:
+    if not isinstance(profile, dict):
+        return profile
+    out = {
+        **profile,
+        "train_step": _phase_v4(profile.get("train_step")),
+        "eval_pass": _phase_v4(profile.get("eval_pass")),
+    }
+    if "derived" in profile:
+        step = out["train_step"] if isinstance(out["train_step"], dict) else None
+        out["derived"] = _derived_v4(profile["derived"], step)
+    return out
+
+
+def _v3_to_v4(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 changed runs and cost profiles (see schema.py); every other kind takes the number only."""
+    out = {**doc, "schema_version": 4}
+    kind = doc.get("kind")
+    if kind == "run":
+        out = _run_v3_to_v4(out)
+    elif kind == "cost":
+        out["profiles"] = [_cost_profile_v3_to_v4(p) for p in doc.get("profiles") or []]
+    elif kind == "baseline" and isinstance(doc.get("summary"), dict):
+        out["summary"] = {**doc["summary"], "schema_version": 4}
+    return out
+
+
 # MIGRATIONS[v] turns a version-v document into version v+1
-MIGRATIONS: dict[int, Any] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Any] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def upgrade(doc: Any, origin: str) -> Any:

@@ -49,7 +49,12 @@ def status_of(accuracy: float | None, target: float, diverged: bool) -> str:
 
 
 def _record(
-    common: dict[str, Any], metrics: dict[str, Any], timings: dict[str, Any], target: dict[str, Any], status: str
+    common: dict[str, Any],
+    metrics: dict[str, Any],
+    timings: dict[str, Any],
+    series: dict[str, Any],
+    target: dict[str, Any],
+    status: str,
 ) -> dict[str, Any]:
     """The fields every run record has; `common` holds run_id, spec_json, device, environment, dataset,
     started_at and suite (None outside a suite)."""
@@ -65,6 +70,7 @@ def _record(
         "dataset": common["dataset"],
         "metrics": metrics,
         "timings": timings,
+        "series": series,
         "target": target,
         "status": status,
     }
@@ -80,20 +86,18 @@ def samples(values: list[float]) -> list[float]:
     return [round(float(v), SAMPLE_DECIMALS) for v in values]
 
 
-def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int, **common: Any) -> dict[str, Any]:
+def make_record(output, *, data_load_s: float, wall_s: float, compile_steps: int, **common: Any) -> dict[str, Any]:
     """The versioned run record from a `train.RunOutput`."""
     from harness.base import stats
     from harness.tg import env
 
-    steady = stats.percentiles(output.step_times[warmup_steps:])
+    steady = stats.percentiles(output.step_times[compile_steps:])
     reached = output.first_eval_reaching(output.target)
     environment = common["environment"]
     common["environment"] = {**environment, "load_avg": {**environment["load_avg"], "end": env.load_average()}}
     metrics = {
         "accuracy": output.accuracy,
         "final_loss": finite_or_none(output.final_loss),
-        "loss_curve": [[int(s), finite_or_none(v)] for s, v in output.loss_curve],
-        "evals": [[int(s), a, t] for s, a, t in output.evals],
         "steps_done": output.steps_done,
         "steps_to_target": int(reached[0]) if reached else None,
         "time_to_target_s": reached[2] if reached else None,
@@ -103,12 +107,16 @@ def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int,
     timings = {
         "data_load_s": data_load_s,
         "compile_s": output.compile_s,
-        "warmup_steps": warmup_steps,
+        "compile_steps": compile_steps,
         "step_time_s": steady,
         "samples_per_s": common["spec_json"]["batch_size"] / steady["median"] if steady else None,
         "eval_s": output.eval_s,
         "train_s": output.train_s,
         "wall_s": wall_s,
+    }
+    series = {
+        "evals": [{"step": int(s), "accuracy": a, "train_s": t} for s, a, t in output.evals],
+        "loss": [[int(s), finite_or_none(v)] for s, v in output.loss_curve],
         "samples": {"step_s": samples(output.step_times), "eval_s": samples(output.eval_times)},
     }
     timings["stability"] = env.stability(common["environment"], steady)
@@ -117,6 +125,7 @@ def make_record(output, *, data_load_s: float, wall_s: float, warmup_steps: int,
         common,
         metrics,
         timings,
+        series,
         {"accuracy": output.target, "met": met},
         status_of(output.accuracy, output.target, output.diverged),
     )
@@ -130,8 +139,6 @@ def failed_record(*, error: str, target: float, data_load_s: float, wall_s: floa
     metrics = {
         "accuracy": None,
         "final_loss": None,
-        "loss_curve": [],
-        "evals": [],
         "steps_done": 0,
         "steps_to_target": None,
         "time_to_target_s": None,
@@ -141,15 +148,15 @@ def failed_record(*, error: str, target: float, data_load_s: float, wall_s: floa
     timings = {
         "data_load_s": data_load_s,
         "compile_s": 0.0,
-        "warmup_steps": 0,
+        "compile_steps": 0,
         "step_time_s": None,
         "samples_per_s": None,
         "eval_s": 0.0,
         "train_s": 0.0,
         "wall_s": wall_s,
-        "samples": None,
         "stability": None,
     }
-    record = _record(common, metrics, timings, {"accuracy": target, "met": False}, "failed")
+    series = {"evals": [], "loss": [], "samples": None}
+    record = _record(common, metrics, timings, series, {"accuracy": target, "met": False}, "failed")
     record["error"] = error
     return record

@@ -21,8 +21,20 @@ from harness.base.errors import HarnessError
 #      (what the device is and whether it runs on the CPU: CL on PoCL does).
 #      New kinds at version 2, carried on unchanged: `cost` and `cost_comparison` (tinygrad's deterministic
 #      cost counts), `perf` (benchmarks/perf.py), `verdict` (the checks of one pull request combined).
-SCHEMA_VERSION = 3
+#   4: a run record reads from the top: written in its schema's key order, not alphabetically (status,
+#      target, metrics, timings first), with its series last in `series` (`metrics.loss_curve` ->
+#      `series.loss`, `metrics.evals` -> `series.evals`, evaluations as objects {step, accuracy, train_s};
+#      `timings.samples` -> `series.samples`). `timings.warmup_steps` (the compile steps) is
+#      `timings.compile_steps`, apart from the learning-rate warm-up `config.warmup_steps`;
+#      `cost.derived.gflop_per_s` is `gflops_per_s` (the metric's name); `device.compiler` names the compiler
+#      that builds the kernels (a CL record's "Compiler", the renderer's pass-through base class, becomes
+#      "CLCompiler"). A cost profile's train_step / eval_pass counts are the captured jitted step's (the one
+#      definition a record's cost shares; they were `jit`), and what GlobalCounters saw over a call, the input
+#      copies outside the jit included, is `counted` (it was the phase's own counts). Other kinds: the number.
+SCHEMA_VERSION = 4
 KINDS = ("run", "suite", "summary", "baseline", "comparison", "cost", "cost_comparison", "perf", "verdict")
+# kinds written with their keys in their schema's order (documents.dumps); every other kind sorts its keys
+SCHEMA_ORDERED = ("run",)
 
 
 def schema_dir() -> Path:
@@ -65,6 +77,44 @@ def errors(doc: Any, kind: str) -> list[str]:
     """Every schema violation as `$.json.path: message`, sorted by path."""
     found = sorted(validator(kind).iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
     return [f"{_where(e)}: {e.message}" for e in found]
+
+
+def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """A subschema with its local `$ref` followed and its object branches (oneOf/allOf/anyOf) merged."""
+    if "$ref" in node and node["$ref"].startswith("#/"):
+        target: Any = root
+        for part in node["$ref"][2:].split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    merged = dict(node)
+    for key in ("allOf", "oneOf", "anyOf"):
+        for branch in node.get(key, []):
+            branch = _resolve(branch, root)
+            merged["properties"] = {**branch.get("properties", {}), **merged.get("properties", {})}
+            for part in ("items", "additionalProperties"):
+                if isinstance(branch.get(part), dict):
+                    merged.setdefault(part, branch[part])
+    return merged
+
+
+def _ordered(value: Any, node: dict[str, Any], root: dict[str, Any]) -> Any:
+    node = _resolve(node, root)
+    if isinstance(value, list):
+        items = node.get("items") if isinstance(node.get("items"), dict) else {}
+        return [_ordered(v, items, root) for v in value]
+    if not isinstance(value, dict):
+        return value
+    props = node.get("properties", {})
+    rest = node.get("additionalProperties") if isinstance(node.get("additionalProperties"), dict) else {}
+    keys = [k for k in props if k in value] + sorted(k for k in value if k not in props)
+    return {k: _ordered(value[k], props.get(k, rest), root) for k in keys}
+
+
+def ordered(doc: Any, kind: str) -> Any:
+    """The document with every object's keys in its schema's property order, keys the schema does not name
+    sorted after them: deterministic whatever order the document was built in."""
+    root = _registry().contents(_file(kind))
+    return _ordered(doc, root, root)
 
 
 def check(doc: Any, kind: str, origin: str = "") -> None:

@@ -6,6 +6,11 @@ tinygrad counts, for every kernel it runs, an estimate of its operations and of 
 every step, seed and process. This module measures them per model config (`measure`), profiles a
 trainer after a training run (`trainer_profile`, for embedding as a run record's `cost` object), keys
 and stores cost baselines, and compares two profiles with exact rules (`compare`).
+
+A step's cost has one definition, here and in every run record: the kernels of the captured jitted step
+(their static estimates, the sums of the kernel list). GlobalCounters over a whole call also counts the
+copies of the step's inputs onto the device, made outside the jit (the batch indices; a scheduled
+learning rate): one kernel and their bytes each. `measure` keeps that reading apart, as `counted`.
 """
 
 from __future__ import annotations
@@ -53,16 +58,22 @@ GATED = (
 )
 
 
-def _phase(samples: list[tuple[int, int, int]], scale: int = 1) -> dict[str, Any]:
-    """One phase's counts from identical samples (the first sample's, times `scale`)."""
-    kernels, flops, nbytes = (x * scale for x in samples[0])
+def _phase(samples: list[tuple[int, int, int]], static: dict[str, int], scale: int = 1) -> dict[str, Any]:
+    """One phase's counts, `scale` calls of it (the eval pass is `batches` calls of the eval step).
+
+    Its kernels, FLOP and bytes are the captured jitted step's (`static`, the sums of the kernel list): the
+    one definition a run record's `cost` and every metric share. `counted` is what GlobalCounters saw over
+    one call as the harness makes it: the jitted kernels plus the copies of the step's inputs onto the
+    device outside the jit (the batch indices; the learning rate when it is scheduled), one kernel each;
+    the measured calls must agree (`identical`)."""
+    kernels, flops, nbytes = (static[k] * scale for k in ("kernels", "flops", "bytes"))
+    counted = dict(zip(("kernels", "flops", "bytes"), (x * scale for x in samples[0]), strict=True))
     return {
         "kernels": kernels,
         "flops": flops,
         "bytes": nbytes,
         "intensity": counters.intensity(flops, nbytes),
-        "samples": [list(s) for s in samples],
-        "identical": len(set(samples)) == 1,
+        "counted": {**counted, "samples": [list(s) for s in samples], "identical": len(set(samples)) == 1},
     }
 
 
@@ -141,12 +152,9 @@ def measure(
 
 def _profile(spec, trainer, train_samples, eval_samples, n_batches) -> dict[str, Any]:
     kernels = counters.kernel_list(trainer.train_step)
-    eval_kernels = counters.kernel_list(trainer.correct)
-    train = _phase(train_samples)
-    train["jit"] = counters.totals(kernels)
-    ev = _phase(eval_samples, n_batches)
+    train = _phase(train_samples, counters.totals(kernels))
+    ev = _phase(eval_samples, counters.totals(counters.kernel_list(trainer.correct)), n_batches)
     ev["batches"] = n_batches
-    ev["jit"] = counters.totals(eval_kernels)
     return {
         "model": spec.model,
         "spec_digest": spec_digest(spec),
@@ -159,10 +167,11 @@ def _profile(spec, trainer, train_samples, eval_samples, n_batches) -> dict[str,
 
 def _check_identical(profile: dict[str, Any], model: str, strict: bool) -> None:
     for phase in ("train_step", "eval_pass"):
-        if not profile[phase]["identical"] and strict:
+        counted = profile[phase]["counted"]
+        if not counted["identical"] and strict:
             raise HarnessError(
                 f"{model}: the {phase.replace('_', ' ')} counts differ between jitted calls "
-                f"({profile[phase]['samples']}); cost metrics need a deterministic step",
+                f"({counted['samples']}); cost metrics need a deterministic step",
                 ExitCode.ENVIRONMENT,
             )
 
@@ -484,15 +493,28 @@ def text(doc: dict[str, Any]) -> str:
 documents.views("cost_comparison", text=text, markdown=markdown)
 
 
+def transfers_text(phase: dict[str, Any]) -> str:
+    """What GlobalCounters counted beyond the jitted step, in words: the copies of the step's inputs."""
+    c = phase.get("counted")
+    if not c:
+        return "the jitted step"
+    extra_k, extra_b = c["kernels"] - phase["kernels"], c["bytes"] - phase["bytes"]
+    return (
+        f"the jitted step; as called, {c['kernels']} kernels and {_num(c['bytes'])} B with "
+        f"{extra_k} input cop{'y' if extra_k == 1 else 'ies'} ({_num(extra_b)} B) outside the jit"
+    )
+
+
 def profile_summary(profile: dict[str, Any]) -> str:
     """One line per phase for the terminal, e.g. after `--save`."""
     t, e, d = profile["train_step"], profile["eval_pass"], profile.get("derived")
     speed = (
-        f"; {d['gflop_per_s']:.1f} GFLOP/s, {d['gb_per_s']:.2f} GB/s at {d['step_time_s'] * 1e3:.0f} ms" if d else ""
+        f"; {d['gflops_per_s']:.1f} GFLOP/s, {d['gb_per_s']:.2f} GB/s at {d['step_time_s'] * 1e3:.0f} ms" if d else ""
     )
     peak = _num(profile["memory"]["peak_bytes"])
     return (
-        f"{profile['model']}: step {t['kernels']} kernels, {_num(t['flops'])} FLOP, {_num(t['bytes'])} B{speed}; "
+        f"{profile['model']}: step {t['kernels']} kernels, {_num(t['flops'])} FLOP, {_num(t['bytes'])} B{speed} "
+        f"({transfers_text(t)}); "
         f"eval pass {e['kernels']} kernels, {_num(e['flops'])} FLOP; peak mem {peak} B; "
         f"{profile['compile']['kernels_compiled']} kernels compiled"
     )

@@ -18,10 +18,10 @@ from harness.tg.spec import RunSpec
 
 # fields that must be bit-identical on the same device and software
 EXACT_FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "metrics.loss_curve": lambda r: r["metrics"]["loss_curve"],
+    "series.loss": lambda r: r["series"]["loss"],
     "metrics.accuracy": lambda r: r["metrics"]["accuracy"],
     "metrics.final_loss": lambda r: r["metrics"]["final_loss"],
-    "metrics.evals (step, accuracy)": lambda r: [e[:2] for e in r["metrics"]["evals"]],
+    "series.evals (step, accuracy)": lambda r: [[e["step"], e["accuracy"]] for e in r["series"]["evals"]],
     "metrics.steps_to_target": lambda r: r["metrics"]["steps_to_target"],
     "metrics.weights_sha256": lambda r: r["metrics"]["weights_sha256"],
 }

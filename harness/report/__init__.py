@@ -322,7 +322,7 @@ def method_section() -> list[str]:
         "mean of its runs, which are exact copies where their final weights match), while times take every "
         "run, since each process's timing noise is its own.",
         "- Step time: every step is timed with the device synchronised, and each run keeps every step's time "
-        "(`timings.samples`). The tables show two readings over the steps after the 2 warm-up (compile) "
+        "(`series.samples`). The tables show two readings over the steps after the 2 warm-up (compile) "
         "steps: the median, and the 10th percentile (the fastest tenth of the steps, least moved by other "
         "processes). The regression gate (`mnist-bench compare`, rule `step_time_p10_s:+10%`) judges the "
         "10th percentile.",

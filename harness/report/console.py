@@ -53,6 +53,22 @@ def run_summary(record: dict[str, Any], path: Path | None, fmt: str = "text") ->
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
+def status_text(record: dict[str, Any]) -> str:
+    """A run's status with its reason: a missed target says by how much and how to try without failing."""
+    status, accuracy, target = record["status"], record["metrics"]["accuracy"], record["target"]["accuracy"]
+    if status == "target_missed" and accuracy is not None:
+        steps = record["config"]["steps"]
+        return (
+            f"target_missed: accuracy {accuracy:.2f}% < target {target:g}% after {steps} steps "
+            "(a short run is expected to miss; --no-assert-target exits 0, --target sets another)"
+        )
+    if status == "failed" and record.get("error"):
+        return f"failed: {record['error']}"
+    if status == "diverged":
+        return f"diverged: the loss stopped being finite at step {record['metrics']['steps_done']}"
+    return status
+
+
 def _run_rows(record: dict[str, Any], path: Path | None) -> list[tuple[str, str]]:
     m, t, c = record["metrics"], record["timings"], record["config"]
     step = t["step_time_s"]
@@ -76,7 +92,7 @@ def _run_rows(record: dict[str, Any], path: Path | None) -> list[tuple[str, str]
         )
     )
     rows = [
-        ("status", record["status"]),
+        ("status", status_text(record)),
         ("model / device", f"{record['model']} on {record['device']['name']}"),
         ("config", f"lr={c['lr']} bs={c['batch_size']} steps={c['steps']} seed={c['seed']}"),
         ("test accuracy", f"{accuracy} (target {record['target']['accuracy']:g}%, {m['steps_done']} steps)"),
@@ -94,6 +110,35 @@ def _run_rows(record: dict[str, Any], path: Path | None) -> list[tuple[str, str]
     if stability.get("busy"):
         rows.append(("WARNING", "the machine was busy; these timings are marked: " + "; ".join(stability["reasons"])))
     return rows
+
+
+def estimate_text(estimate: dict[str, Any]) -> str:
+    """A suite's `suites.estimate` in words: `about 6m10s (CPU on a 2-core Intel(R) Xeon(R) Processor; ...)`."""
+    from harness.run.progress import rough
+
+    if estimate["seconds"] is None:
+        return "no estimate (no committed run of these models on these devices)"
+    missing = f"; {len(estimate['unknown'])} config(s) not counted, never measured" if estimate["unknown"] else ""
+    return (
+        f"about {rough(estimate['seconds'])} ({', '.join(estimate['machines'])}: estimated from the runs "
+        f"committed under results/, for that kind of machine{missing})"
+    )
+
+
+def estimate_short(estimate: dict[str, Any]) -> str:
+    """`~6m10s`, or `?` where no committed run measured the suite's models on the device."""
+    from harness.run.progress import rough
+
+    return "?" if estimate["seconds"] is None else f"~{rough(estimate['seconds'])}"
+
+
+def estimate_note(rows: list[dict[str, Any]]) -> str:
+    """Where `suite list`'s times come from."""
+    machines = sorted({m for r in rows for m in r["estimate"]["machines"]})
+    return (
+        f"time: estimated for {', '.join(machines) or 'no machine'}, from the runs committed under results/ "
+        "(another machine or a cold compile cache differs; `suite show NAME` per device)"
+    )
 
 
 def planned_table(planned: list, fmt: str = "text") -> str:

@@ -50,7 +50,7 @@ def _save(fig, folder: Path, stem: str) -> str:
 def mean_loss_curve(records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Steps and the geometric mean of the loss over seeds with its ±1 std band (in log space, so the
     band stays positive on a log axis), on the steps every seed logged."""
-    curves = [dict((s, v) for s, v in r["metrics"]["loss_curve"] if v is not None and v > 0) for r in records]
+    curves = [dict((s, v) for s, v in r["series"]["loss"] if v is not None and v > 0) for r in records]
     steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
     logs = np.log(np.array([[c[s] for s in steps] for c in curves]).reshape(len(curves), len(steps)))
     mean, std = logs.mean(axis=0), logs.std(axis=0)

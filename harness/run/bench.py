@@ -103,6 +103,6 @@ def _run(
         return record, _write(request, record)
     common["environment"]["kernel_search"] = searched.to_json()
     record = results.make_record(
-        **common, output=output, wall_s=time.perf_counter() - t_start, warmup_steps=WARMUP_STEPS
+        **common, output=output, wall_s=time.perf_counter() - t_start, compile_steps=WARMUP_STEPS
     )
     return record, _write(request, record)

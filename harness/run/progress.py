@@ -31,7 +31,16 @@ def duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "-"
     seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def rough(seconds: float) -> str:
+    """An estimate without false precision: to 5 s under two minutes, else to the minute."""
+    if seconds < 117.5:
+        return f"{max(5, round(seconds / 5) * 5)}s"
+    return f"{round(seconds / 60)}m" if seconds < 3570 else duration(round(seconds / 60) * 60)
 
 
 class RunProgress:
@@ -94,6 +103,15 @@ class RunProgress:
                 self.current, self.phase_started = TRAINING, now
         self._emit(force=changed)
 
+    def log(self, text: str) -> None:
+        """A message (the device notice, the data source) on its own line: on a terminal the progress line is
+        cleared first and redrawn below it, so the two never run together."""
+        with self._lock:
+            self.stream.write(("\r\x1b[K" if self.tty else "") + text + "\n")
+            self.stream.flush()
+        if self.tty:
+            self._emit(force=True)
+
     def tick(self) -> None:
         """What the background ticker does: a line if none was printed for `interval` seconds."""
         self._emit(force=False)
@@ -145,17 +163,55 @@ class RunProgress:
 
 
 class SuiteProgress:
-    """A suite's runs: a line when each starts and when each ends (with its result), live progress within."""
+    """A suite's runs: a line when each starts and when each ends (with its result and the suite's ETA),
+    live progress within. The ETA is the committed measurements' estimate of the runs left
+    (`suites.estimates`), scaled by how the finished runs compared with their own estimates (`eta_s`)."""
 
-    def __init__(self, planned: list, *, stream: IO[str] | None = None, tty: bool | None = None, **kwargs: Any):
-        self.planned, self.kwargs = planned, kwargs
+    def __init__(
+        self,
+        planned: list,
+        *,
+        stream: IO[str] | None = None,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **kwargs: Any,
+    ):
+        from harness.documents import suites
+
+        self.planned, self.kwargs, self.clock = planned, kwargs, clock
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.index, self.run = 0, None
-        self.started = time.monotonic()
+        self.started = self.run_started = clock()
+        self.estimates = suites.estimates(planned)
+        self.done: list[tuple[str, float, float]] = []  # (model, estimated, actual seconds) of the runs made
+        self.summary_line = f"{len(planned)} runs" + (
+            f", estimated {rough(sum(e for e in self.estimates if e is not None))}" if any(self.estimates) else ""
+        )
 
     def __enter__(self) -> SuiteProgress:
+        self._print(f"suite: {self.summary_line} (`suite show` says where estimates come from)")
         return self
+
+    def eta_s(self) -> float | None:
+        """Seconds left for the runs after the current one ends; None when none of them has an estimate.
+        Each run left is scaled by how the finished runs of its model compared with their estimates, else
+        by how all finished runs did, at most 2x either way (one slow first run says little about the rest)."""
+        left = list(zip(self.planned[self.index :], self.estimates[self.index :], strict=True))
+        if not any(e is not None for _, e in left):
+            return None if left else 0.0
+        return sum(e * self._ratio(p.spec.model) for p, e in left if e is not None)
+
+    def _ratio(self, model: str) -> float:
+        def ratio(pairs: list[tuple[float, float]]) -> float | None:
+            estimated, actual = sum(e for e, _ in pairs), sum(a for _, a in pairs)
+            return actual / estimated if estimated > 0 and actual > 0 else None
+
+        same = ratio([(e, a) for m, e, a in self.done if m == model])
+        if same is not None:
+            return same
+        overall = ratio([(e, a) for _, e, a in self.done])
+        return 1.0 if overall is None else min(max(overall, 0.5), 2.0)
 
     def __exit__(self, *exc: Any) -> None:
         self._close_run()
@@ -172,6 +228,7 @@ class SuiteProgress:
     def start_run(self, planned, reused: bool) -> None:
         self._close_run()
         self.index += 1
+        self.run_started = self.clock()
         head = f"[{self.index}/{len(self.planned)}] {planned.key}"
         if reused:
             self._print(f"{head}: reused (--resume)")
@@ -182,16 +239,28 @@ class SuiteProgress:
 
     def end_run(self, planned, record: dict[str, Any]) -> None:
         self._close_run()
+        estimated = self.estimates[self.index - 1] if 0 < self.index <= len(self.estimates) else None
+        if estimated:
+            self.done.append((planned.spec.model, estimated, self.clock() - self.run_started))
         m, t = record.get("metrics") or {}, record.get("timings") or {}
         accuracy = "-" if m.get("accuracy") is None else f"{m['accuracy']:.2f}%"
+        eta = self.eta_s()
+        left = "" if self.index >= len(self.planned) else (f", about {rough(eta)} left" if eta is not None else "")
         self._print(
             f"[{self.index}/{len(self.planned)}] {planned.key}: {record['status']}, accuracy {accuracy}, "
-            f"wall {duration(t.get('wall_s'))}; suite {duration(time.monotonic() - self.started)} so far"
+            f"wall {duration(t.get('wall_s'))}; suite {duration(self.clock() - self.started)} so far{left}"
         )
 
     def phase(self, name: str) -> None:
         if self.run is not None:
             self.run.phase(name)
+
+    def log(self, text: str) -> None:
+        """A message between or within runs, never glued to a run's progress line."""
+        if self.run is not None:
+            self.run.log(text)
+        else:
+            self._print(text)
 
     def __call__(self, step: int, loss: float) -> None:
         if self.run is not None:

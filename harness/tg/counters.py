@@ -110,7 +110,7 @@ def derived(profile: dict[str, Any], step_time_s: float | None) -> dict[str, Any
     step = profile["train_step"]
     return {
         "step_time_s": step_time_s,
-        "gflop_per_s": step["flops"] / step_time_s / 1e9,
+        "gflops_per_s": step["flops"] / step_time_s / 1e9,
         "gb_per_s": step["bytes"] / step_time_s / 1e9,
     }
 
@@ -119,7 +119,9 @@ def trainer_profile(trainer, step_time_s: float | None = None) -> dict[str, Any]
     """The cost of a trainer's captured steps after a training run, without running anything: the static
     estimates of the captured train step and of one eval pass (the `jit` totals of `measure`), the kernel
     list, the device memory in use now, and GFLOP/s and GB/s at `step_time_s`. Shaped to embed as a run
-    record's `cost` object; the transfers around a step (indices in, loss out) are not in these totals."""
+    record's `cost` object. The totals are the captured jitted step's, the one definition the cost gate uses
+    too; the copies of a step's inputs onto the device (batch indices, a scheduled learning rate) happen
+    outside the jit and are not in them (the cost gate reports them as `counted`)."""
     kernels = kernel_list(trainer.train_step)
     jits = [j for j in (trainer.train_step, trainer.correct) if j.captured is not None]
     train = totals(kernels)

@@ -155,6 +155,19 @@ def _check_llvm(name: str) -> None:
         raise RuntimeError(f"{name} needs libLLVM {MIN_LLVM_MAJOR} or newer (found {found}); install e.g. libllvm19")
 
 
+def _compiler(dev, renderer) -> str | None:
+    """The class of the compiler that turns the device's kernels into code. A renderer whose compiler is
+    tinygrad's base `Compiler` only hands its source on (OpenCL's): the device compiles it with a compiler
+    of its own (`CLCompiler`, through the OpenCL driver), which is the one named."""
+    from tinygrad.device import Compiler
+
+    own = getattr(renderer, "compiler", None)
+    if own is not None and type(own) is not Compiler:
+        return type(own).__name__
+    found = [type(v).__name__ for v in vars(dev).values() if isinstance(v, Compiler) and type(v) is not Compiler]
+    return found[0] if found else None
+
+
 def describe(name: str) -> DeviceInfo:
     """Open `name` and say what it is; raises whatever tinygrad raises when it does not open."""
     from tinygrad import Device
@@ -166,7 +179,7 @@ def describe(name: str) -> DeviceInfo:
         renderer = dev.renderer  # chosen by DEV's renderer, so read inside the context
         if _renderer_part(name) == "LLVM":
             _check_llvm(name)
-        compiler = getattr(renderer, "compiler", None)
+        compiler = _compiler(dev, renderer)
         target = getattr(renderer, "target", None)
         description, runs_on = None, None
         if base == "CL":
@@ -178,7 +191,7 @@ def describe(name: str) -> DeviceInfo:
     return DeviceInfo(
         name=name,
         renderer=type(renderer).__name__,
-        compiler=type(compiler).__name__ if compiler is not None else None,
+        compiler=compiler,
         arch=str(target) if target is not None else None,
         description=description,
         runs_on=runs_on,
