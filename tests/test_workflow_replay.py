@@ -8,14 +8,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from harness import compare
-from harness import data as mnist_data
-from tests.workflow_replay import EXPR, Replay
+from tests.workflow_replay import EXPR, Replay, commit, load_workflow, pr_event, project_copy, pull_request_merge
 
 yaml = pytest.importorskip("yaml")  # in the dev extras
 
@@ -53,13 +51,6 @@ MORE_WORK = (
 )
 
 
-def load_workflow(path: Path = BENCH) -> dict:
-    doc = yaml.safe_load(path.read_text())
-    if True in doc:
-        doc["on"] = doc.pop(True)  # YAML 1.1 reads the key `on` as true
-    return doc
-
-
 def all_steps() -> list[tuple[str, dict]]:
     """(where, step) for every step of both workflows and of the setup action."""
     out = []
@@ -67,45 +58,6 @@ def all_steps() -> list[tuple[str, dict]]:
         for name, job in load_workflow(path)["jobs"].items():
             out += [(f"{path.name}:{name}", step) for step in job.get("steps", [])]
     return out + [("setup action", step) for step in yaml.safe_load(SETUP_ACTION.read_text())["runs"]["steps"]]
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
-
-
-def commit(repo: Path, message: str) -> str:
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
-
-
-def project_copy(dest: Path) -> tuple[Path, str]:
-    """This working tree (tracked and untracked, not ignored) as a fresh repository with one commit."""
-    files = git(ROOT, "ls-files", "-co", "--exclude-standard", "-z").split("\0")
-    for name in filter(None, files):
-        if (ROOT / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    git(dest, "init", "-q", "-b", "main")
-    return dest, commit(dest, "base")
-
-
-def pr_event(base: str, head: str) -> dict:
-    repo = {"fork": False, "full_name": "replay/mnist-bench"}
-    return {"pull_request": {"number": 1, "base": {"sha": base, "repo": repo}, "head": {"sha": head, "repo": repo}}}
-
-
-def pull_request_merge(project: Path, base: str, change: tuple[str, str]) -> tuple[str, str, str]:
-    """A PR branched from `base` while main moved on, and the merge commit GitHub checks out for it:
-    (main's newer commit, the PR's head, the merge commit)."""
-    git(project, "checkout", "-q", "-b", "pr", base)
-    (project / change[0]).write_text(change[1])
-    head = commit(project, "head: " + change[0])
-    git(project, "checkout", "-q", "main")
-    (project / "MAIN.md").write_text("main moved on after the PR was opened\n")
-    moved = commit(project, "main moves on")
-    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "merge", "-q", "--no-ff", "-m", "merge pr", "pr")
-    return moved, head, git(project, "rev-parse", "HEAD")
 
 
 # --- fast: the workflow's shape -------------------------------------------------------------------
@@ -354,15 +306,10 @@ FLEET = {
 
 
 def _fleet(tmp_path: Path) -> dict[str, dict[str, str]]:
-    """Each shard its own runner: a CPU identity (records and keys only; compiling uses the real CPU) and
-    empty compile caches, as a fresh hosted VM has."""
+    """Each shard its own runner: a CPU identity (records and keys only; compiling uses the real CPU); the
+    replay gives every job its own empty home, so compile caches start empty as on a fresh hosted VM."""
     return {
-        label: {
-            "MNIST_BENCH_CPU_MODEL": model,
-            "MNIST_BENCH_CPU_FLAGS": flags,
-            "XDG_CACHE_HOME": str(tmp_path / "caches" / label),
-            "MNIST_BENCH_CACHE": str(mnist_data.cache_dir()),
-        }
+        label: {"MNIST_BENCH_CPU_MODEL": model, "MNIST_BENCH_CPU_FLAGS": flags}
         for label, (model, flags) in FLEET.items()
     }
 

@@ -20,10 +20,15 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import data as mnist_data
+
+# Where this machine keeps compile caches and the like: a runner has none of them set
+MACHINE_CACHE_VARS = ("XDG_CACHE_HOME", "CACHEDB", "MNIST_BENCH_KEYED_CACHEDB", "POCL_CACHE_DIR", "MNIST_BENCH_CACHE")
 EXPR = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 STATUS_FUNCS = ("always()", "success()", "failure()", "cancelled()")
 
@@ -106,6 +111,7 @@ class Replay:
     job_env: dict[str, dict[str, str]] = field(default_factory=dict)  # extra env per job id, over the workflow's
     results: list[StepResult] = field(default_factory=list)
     job_results: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each job (a matrix entry by its label)
 
     @property
     def artifacts(self) -> Path:
@@ -213,13 +219,16 @@ class Replay:
         for values in itertools.product(*(matrix[k] for k in keys)):
             combo = dict(zip(keys, values, strict=True))
             label = name + "".join(f"-{v}" for v in values)
+            start = time.monotonic()
             outcomes.append(self.run_steps(name, label, job, combo))
+            self.seconds[label] = time.monotonic() - start
         self.job_results[name] = "success" if all(outcomes) else "failure"
 
     def run_steps(self, name: str, label: str, job: dict[str, Any], matrix: dict[str, Any]) -> bool:
         job_dir = self.work / "jobs" / label
-        shutil.rmtree(job_dir, ignore_errors=True)
-        job_dir.mkdir(parents=True)
+        for folder in (job_dir, self.home(label)):  # a fresh VM: an empty workspace and home
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
         summary = self.work / "summaries" / f"{label}.md"
         summary.parent.mkdir(exist_ok=True)
         summary.write_text("")
@@ -234,7 +243,7 @@ class Replay:
             if not self.condition(step.get("if"), ctx):
                 self.results.append(StepResult(label, step_name, "skipped"))
                 continue
-            env = {**os.environ, **job_env}
+            env = {**self.machine_env(label), **job_env}
             env.update({k: self.template(v, ctx) for k, v in step.get("env", {}).items()})
             if "run" in step:
                 ok, outputs = self.run_script(label, step_name, step["run"], job_dir, env, summary, i)
@@ -245,6 +254,17 @@ class Replay:
             if not ok and not step.get("continue-on-error"):
                 status = "failure"
         return status == "success"
+
+    def home(self, label: str) -> Path:
+        return self.work / "homes" / label
+
+    def machine_env(self, label: str) -> dict[str, str]:
+        """This process's environment as a fresh runner VM's: the job's own empty HOME (so ~/.cache, tinygrad's
+        and PoCL's compile caches and the paths the setup action caches, start empty), none of this machine's
+        cache settings, and the MNIST files from this machine's cache (the workflow restores them from its
+        `mnist-idx-v1` entry; nothing here may download them)."""
+        env = {k: v for k, v in os.environ.items() if k not in MACHINE_CACHE_VARS}
+        return {**env, "HOME": str(self.home(label)), "MNIST_BENCH_CACHE": str(mnist_data.cache_dir())}
 
     def run_script(self, label, step_name, script, job_dir, env, summary, i) -> tuple[bool, dict[str, str]]:
         output = job_dir.parent.parent / "outputs" / f"{label}-{i}"
@@ -337,3 +357,65 @@ class Replay:
 
     def file(self, label: str, path: str) -> Path:
         return self.work / "jobs" / label / path
+
+
+# --- projects, events and the workflow file ----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / ".github" / "workflows" / "bench.yml"
+
+
+def load_workflow(path: Path = BENCH) -> dict[str, Any]:
+    import yaml  # in the dev extras
+
+    doc = yaml.safe_load(path.read_text())
+    if True in doc:
+        doc["on"] = doc.pop(True)  # YAML 1.1 reads the key `on` as true
+    return doc
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def project_copy(dest: Path, root: Path = ROOT) -> tuple[Path, str]:
+    """The working tree at `root` (tracked and untracked, not ignored) as a fresh repository with one commit."""
+    files = git(root, "ls-files", "-co", "--exclude-standard", "-z").split("\0")
+    for name in filter(None, files):
+        if (root / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, dest / name)
+    git(dest, "init", "-q", "-b", "main")
+    return dest, commit(dest, "base")
+
+
+def pr_event(base: str, head: str, head_repo: str = "replay/mnist-bench", number: int = 1) -> dict[str, Any]:
+    """A pull_request event's payload; another `head_repo` than the base's is a fork's PR."""
+    base_repo = {"fork": False, "full_name": "replay/mnist-bench"}
+    fork = {"fork": head_repo != base_repo["full_name"], "full_name": head_repo}
+    return {
+        "pull_request": {
+            "number": number,
+            "base": {"sha": base, "repo": base_repo},
+            "head": {"sha": head, "repo": fork},
+        }
+    }
+
+
+def pull_request_merge(project: Path, base: str, change: tuple[str, str]) -> tuple[str, str, str]:
+    """A PR branched from `base` while main moved on, and the merge commit GitHub checks out for it:
+    (main's newer commit, the PR's head, the merge commit)."""
+    git(project, "checkout", "-q", "-b", "pr", base)
+    (project / change[0]).write_text(change[1])
+    head = commit(project, "head: " + change[0])
+    git(project, "checkout", "-q", "main")
+    (project / "MAIN.md").write_text("main moved on after the PR was opened\n")
+    moved = commit(project, "main moves on")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "merge", "-q", "--no-ff", "-m", "merge pr", "pr")
+    return moved, head, git(project, "rev-parse", "HEAD")
