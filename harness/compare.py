@@ -274,9 +274,11 @@ def compare(
     current_path: str,
     baseline_path: str,
     strict_env: bool = False,
+    budgets: bool = True,
 ) -> dict[str, Any]:
     """The comparison document (validated against comparison.schema.json). With no baseline
-    (`baseline` None) nothing is compared, but the current summary's own problems still decide."""
+    (`baseline` None) nothing is compared, but the current summary's own problems still decide; a run over
+    its time budget is one of them, or (`budgets` False) only a warning."""
     if baseline is not None and current["suite"] != baseline["suite"]:
         raise HarnessError(
             f"{baseline_path}: baseline is for suite {baseline['suite']!r}, "
@@ -291,8 +293,9 @@ def compare(
     clock_gated = clock_comparable(base_machines, current["machines"])
     numerics_match = len(n := _numerics(current["machines"])) == 1 and n == _numerics(base_machines)
     rows, regressions, untested, notes = _rows(pairs, rules, clock_gated, numerics_match)
-    problems = regressions + summary.problems(current, label="name")
+    problems = regressions + summary.problems(current, label="name", budgets=budgets)
     warnings = seed_differences(pairs) + untested if baseline is not None else [missing_baseline(baseline_path)]
+    warnings += [] if budgets else [f"over budget (not gated): {o}" for o in summary.budget_overruns(current, "name")]
     if baseline is not None and not clock_gated and any(summary.METRICS[r.metric].clock for r in rules):
         chips = f"{', '.join(sorted(_chips(base_machines)))} vs {', '.join(sorted(_chips(current['machines'])))}"
         warnings.append(f"wall-clock not gated: the baseline and the current runs ran on other chips ({chips})")
@@ -349,6 +352,7 @@ def from_paths(
     strict_env: bool = False,
     allow_missing: bool = False,
     output: Path | None = None,
+    budgets: bool = True,
 ) -> dict[str, Any]:
     """`mnist-bench compare`: CURRENT (a summary, a baseline or a folder of run results) against
     `baseline` (a file, or `auto`: the stored one for its suite and device key under `root`), by rule
@@ -366,6 +370,7 @@ def from_paths(
         current_path=str(current_path),
         baseline_path=str(path),
         strict_env=strict_env,
+        budgets=budgets,
     )
     if output:
         results.write_validated(output, doc, "comparison")
