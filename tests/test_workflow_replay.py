@@ -5,6 +5,7 @@ the pinned actions and runner image, the per-job compile caches, the refresh job
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -13,7 +14,17 @@ from pathlib import Path
 import pytest
 
 from harness import compare
-from tests.workflow_replay import EXPR, Replay, commit, load_workflow, pr_event, project_copy, pull_request_merge
+from harness.env import cpu_key
+from tests.workflow_replay import (
+    EXPR,
+    CacheStore,
+    Replay,
+    commit,
+    load_workflow,
+    pr_event,
+    project_copy,
+    pull_request_merge,
+)
 
 yaml = pytest.importorskip("yaml")  # in the dev extras
 
@@ -385,3 +396,93 @@ def test_budgets_fail_only_where_the_runner_is_the_same_machine_run_to_run():
     wf = load_workflow()
     assert wf["env"]["MNIST_BENCH_BUDGETS"] == "warn"
     assert wf["jobs"]["gate-gpu"]["env"]["MNIST_BENCH_BUDGETS"] == "fail"
+
+
+# --- GitHub's cache, replayed -----------------------------------------------------------------------------
+
+
+def _files(root: Path, text: str) -> list[tuple[str, Path, Path]]:
+    db = root / ".cache" / "tinygrad" / "mnist-bench-k.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    db.write_text(text)
+    return [("home", root, db)]
+
+
+def test_the_cache_store_restores_by_key_then_prefix_and_keeps_the_first_writers_entry(tmp_path):
+    store = CacheStore(tmp_path / "store")
+    main, pr1, pr2 = "refs/heads/main", "refs/pull/1/merge", "refs/pull/2/merge"
+    first = store.save("tinygrad-cpu1-cost-h1", main, "1", "cost", _files(tmp_path / "a", "cost's kernels"))
+    assert first is not None
+    # a second save under the same key (another job that finished later) changes nothing
+    assert store.save("tinygrad-cpu1-cost-h1", main, "1", "gate-shard", _files(tmp_path / "b", "shard's")) is None
+    assert (first.folder / "home/.cache/tinygrad/mnist-bench-k.db").read_text() == "cost's kernels"
+    assert len(store.entries) == 1
+    # exact key: a hit; a new harness hash: the newest entry of a restore-key prefix, not a hit
+    assert store.restore("tinygrad-cpu1-cost-h1", [], main, "2", set()) == (first, True)
+    assert store.restore("tinygrad-cpu1-cost-h2", ["tinygrad-cpu1-cost-"], main, "2", set()) == (first, False)
+    assert store.restore("tinygrad-cpu2-cost-h1", ["tinygrad-cpu2-"], main, "2", set()) == (None, False)
+    # a PR's entry is its own; main's serve every PR
+    own = store.save("tinygrad-cpu1-cost-h3", pr1, "3", "cost", _files(tmp_path / "c", "pr 1's"))
+    assert store.restore("tinygrad-cpu1-cost-h3", [], pr1, "4", set()) == (own, True)
+    assert store.restore("tinygrad-cpu1-cost-h3", ["tinygrad-cpu1-cost-"], pr2, "5", set()) == (first, False)
+    assert store.restore("tinygrad-cpu1-cost-h3", [], main, "5", set()) == (None, False)
+    # within one run a job sees what the jobs it needs saved, not what its parallel siblings saved
+    shard = store.save("tinygrad-cpu1-gate-shard-1-h1", main, "6", "gate-shard", _files(tmp_path / "d", "s"))
+    assert store.restore("tinygrad-cpu1-gate-shard-1-h1", [], main, "6", {"cost"}) == (None, False)
+    assert store.restore("tinygrad-cpu1-gate-shard-1-h1", [], main, "6", {"gate-shard"}) == (shard, True)
+
+
+def _kernels(entry) -> dict[str, bytes]:
+    return {str(p.relative_to(entry.folder)): p.read_bytes() for p in sorted(entry.folder.rglob("*")) if p.is_file()}
+
+
+def _entry(store: CacheStore, cache: str, kind: str):
+    found = [e for e in store.entries if e.key.startswith(f"{cache}-") and f"-{kind}-" in e.key]
+    assert len(found) == 1, [e.key for e in store.entries]
+    return found[0]
+
+
+def _compile_cache_of_the_run(replay: Replay) -> dict:
+    record = next(p for p in replay.file("gate-shard-1", "shards/1").rglob("*.json") if "__" in p.name)
+    return json.loads(record.read_text())["environment"]["compile_cache"]
+
+
+@pytest.mark.slow
+def test_replay_each_job_kind_caches_its_own_kernels_and_a_second_writer_changes_nothing(tmp_path):
+    project, head = project_copy(tmp_path / "project")
+    wf = load_workflow()
+    wf["jobs"]["gate-shard"]["strategy"]["matrix"]["shard"] = [1]  # one shard is enough to show it
+    push = {"ref": "refs/heads/main"}
+    store = CacheStore(tmp_path / "cache")
+
+    # 1. main's run, cold: the cost job and the gate shard each save their own tinygrad and PoCL kernels
+    first = Replay(wf, project, head, tmp_path / "run1", "push", push, env=TINY, caches=store, run_id="1")
+    first.run(only=["cost", "gate-shard"])
+    assert first.job_results == {"cost": "success", "gate-shard": "success"}, [r.log[-800:] for r in first.results]
+    for cache in ("tinygrad", "pocl"):
+        for kind in ("cost", "gate-shard-1"):
+            assert _kernels(_entry(store, cache, kind)), (cache, kind)
+    assert _entry(store, "tinygrad", "gate-shard-1").key.split("-")[3:5] == [cpu_key(), "CL"]
+    assert not _compile_cache_of_the_run(first)["warm"]
+
+    # 2. the next run: the shard restores its own entry (a hit, so it saves nothing) and compiles warm
+    saved = _kernels(_entry(store, "tinygrad", "gate-shard-1"))
+    second = Replay(wf, project, head, tmp_path / "run2", "push", push, env=TINY, caches=store, run_id="2")
+    second.run(only=["gate-shard"])
+    restore = second.step("gate-shard-1", "Cache tinygrad's compile cache")
+    assert restore.log.startswith("hit tinygrad-") and restore.outputs["cache-hit"] == "true"
+    assert not [r for r in second.results if r.name.startswith("Post cache tinygrad-")]
+    assert _compile_cache_of_the_run(second)["warm"]
+    assert _kernels(_entry(store, "tinygrad", "gate-shard-1")) == saved
+
+    # 3. the bug per-kind keys fix: cost and the gate on one key; cost ends first, the shard's kernels are lost
+    shared = copy.deepcopy(wf)
+    setup = next(s for s in shared["jobs"]["cost"]["steps"] if s.get("uses") == "./.github/actions/setup")
+    setup["with"]["cache"] = "gate-shard-1"
+    one_key = CacheStore(tmp_path / "one-key")
+    third = Replay(shared, project, head, tmp_path / "run3", "push", push, env=TINY, caches=one_key, run_id="1")
+    third.run(only=["cost", "gate-shard"])
+    entry = _entry(one_key, "tinygrad", "gate-shard-1")
+    assert entry.job == "cost"
+    lost = [r for r in third.results if r.job == "gate-shard-1" and r.name.startswith("Post cache tinygrad-")]
+    assert lost and "already exists: not saved" in lost[0].log
