@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import compare
+from harness import compare, verdict
 from harness.env import cpu_key
 from tests.workflow_replay import (
     EXPR,
+    NODE_MODULES,
     CacheStore,
     Replay,
+    StepResult,
     commit,
     load_workflow,
     pr_event,
@@ -230,7 +232,7 @@ def test_expressions_evaluate_like_github(tmp_path):
     assert replay.condition("always() && hashFiles('nope.json') == ''", ctx)
     assert replay.condition("${{ !cancelled() && github.event_name == 'pull_request' }}", ctx)
     assert replay.template("${{ env.BENCH_DEVICE }}", ctx) == "CL"
-    assert replay.template("${{ secrets.BASELINE_PR_TOKEN || github.token }}", ctx) == ""
+    assert replay.template("${{ secrets.BASELINE_PR_TOKEN || github.token }}", ctx) == "ghs_replay"
 
 
 # --- slow: the replay -----------------------------------------------------------------------------
@@ -486,3 +488,138 @@ def test_replay_each_job_kind_caches_its_own_kernels_and_a_second_writer_changes
     assert entry.job == "cost"
     lost = [r for r in third.results if r.job == "gate-shard-1" and r.name.startswith("Post cache tinygrad-")]
     assert lost and "already exists: not saved" in lost[0].log
+
+
+# --- the PR comment across runs: the real comment.js under node against a fake GitHub ------------------------
+
+needs_node = pytest.mark.skipif(
+    shutil.which("node") is None or not (NODE_MODULES / "@actions" / "github").is_dir(),
+    reason="node and @actions/github in .ci/.node are needed (.ci/run installs them)",
+)
+BOT = {"login": "github-actions[bot]", "type": "Bot"}
+# the checks a verdict job downloads: a gate without baseline (pass) and an A/B (a committed trial); no cost
+# result, so every verdict here is INCOMPLETE: these scenarios are about which comment changes, not what it says
+CHECKS = {
+    "check-gate/gate.json": ROOT / "tests" / "fixtures" / "golden" / "compare-no-baseline.json",
+    "check-ab/ab.json": ROOT / "results" / "continuous-trials" / "aa" / "trial-01.json",
+}
+
+
+class PullRequest:
+    """A project with a pull request and a fake GitHub whose state (the PR's comments) lives across runs."""
+
+    def __init__(self, tmp_path: Path, comments: list[dict] | None = None):
+        self.tmp = tmp_path
+        self.project, self.base = project_copy(tmp_path / "project")
+        self.github = tmp_path / "github.json"
+        self.github.write_text(json.dumps({"identity": None, "comments": comments or []}))
+        self.runs = 0
+
+    def push(self, text: str) -> str:
+        (self.project / "NOTES.md").write_text(text)
+        return commit(self.project, text)
+
+    def replay(self, head: str, checks: dict[str, Path] | None = CHECKS, run_id: str | None = None, **kwargs) -> Replay:
+        self.runs += 1
+        event = kwargs.pop("event", None) or pr_event(self.base, head)
+        work = self.tmp / f"run{self.runs}"
+        replay = Replay(
+            kwargs.pop("workflow", None) or load_workflow(), self.project, head, work, "pull_request", event
+        )
+        replay.run_id, replay.github_api = run_id or str(self.runs), self.github
+        for name, value in kwargs.items():
+            setattr(replay, name, value)
+        for dest, src in (checks or {}).items():
+            (replay.artifacts / dest).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, replay.artifacts / dest)
+        return replay
+
+    def comments(self) -> list[dict]:
+        return json.loads(self.github.read_text())["comments"]
+
+
+def _comment_step(replay: Replay) -> StepResult:
+    return replay.step("verdict", "Post or update the PR comment")
+
+
+@needs_node
+def test_replay_a_rerun_edits_the_one_comment_and_never_adds_a_second(tmp_path):
+    pr = PullRequest(tmp_path)
+    head = pr.push("first push")
+    first = pr.replay(head, run_id="7").run(only=["verdict"])
+    assert _comment_step(first).log.startswith("created"), _comment_step(first).log
+    [posted] = pr.comments()
+    assert posted["user"] == BOT and f"head `{head[:12]}`" in posted["body"]
+    # "Re-run all jobs": the same run id, the same head: the bot's comment is edited in place
+    again = pr.replay(head, run_id="7").run(only=["verdict"])
+    assert _comment_step(again).log.startswith("updated")
+    assert [c["id"] for c in pr.comments()] == [posted["id"]]
+
+
+@needs_node
+def test_replay_a_humans_comment_that_starts_with_the_marker_is_left_alone(tmp_path):
+    quoted = verdict.MARKER + "\nI pasted the bot's comment to discuss it\n"
+    pr = PullRequest(tmp_path, [{"id": 5, "issue": 1, "user": {"login": "alice", "type": "User"}, "body": quoted}])
+    head = pr.push("a push")
+    for _ in range(2):  # a first run creates the bot's own comment, the second edits that one
+        pr.replay(head).run(only=["verdict"])
+    comments = pr.comments()
+    assert comments[0] == {"id": 5, "issue": 1, "user": {"login": "alice", "type": "User"}, "body": quoted}
+    assert len(comments) == 2 and comments[1]["user"] == BOT
+
+
+@needs_node
+def test_replay_a_crashed_verdict_posts_no_empty_comment(tmp_path):
+    pr = PullRequest(tmp_path)
+    good = pr.replay(pr.push("a good run")).run(only=["verdict"])
+    [before] = pr.comments()
+    bad = tmp_path / "cost.json"
+    bad.write_text("{not json")  # the verdict step fails on it and writes nothing to comment.md
+    crashed = pr.replay(pr.push("a run whose verdict fails"), checks={**CHECKS, "check-cost/cost.json": bad})
+    crashed.run(only=["verdict"])
+    assert crashed.step("verdict", "Combine the checks").outputs["exit_code"] == "2"
+    assert crashed.file("verdict", "comment.md").read_text() == ""
+    step = _comment_step(crashed)
+    assert step.outcome == "failure" and "comment.md is empty" in step.log
+    assert pr.comments() == [before]  # the last good verdict stays
+    assert (
+        crashed.job_results["verdict"] == "failure" and good.job_results["verdict"] == "failure"
+    )  # no cost: INCOMPLETE
+
+
+@needs_node
+def test_replay_a_forks_pull_request_gets_the_job_summary_only(tmp_path):
+    pr = PullRequest(tmp_path)
+    head = pr.push("from a fork")
+    fork = pr.replay(head, event=pr_event(pr.base, head, head_repo="mallory/mnist-bench")).run(only=["verdict"])
+    assert _comment_step(fork).outcome == "success" and _comment_step(fork).log.startswith("summary")
+    assert pr.comments() == []
+    summary = fork.summary("verdict")
+    assert summary.startswith(verdict.MARKER) and "a fork's token cannot comment" in summary
+
+
+@needs_node
+@pytest.mark.parametrize("condition", ["${{ !cancelled() }}", "${{ always() }}"], ids=["workflow", "always"])
+def test_replay_a_superseded_run_cancelled_mid_way_leaves_the_newer_verdict(tmp_path, condition):
+    """Push A, then push B: the concurrency group cancels A while its shards run. B's run posts its verdict;
+    A's gate-compare and verdict never start, so the comment stays B's. With `always()` (the old workflow)
+    they do start after the cancel and overwrite B's comment with A's incomplete verdict: the control."""
+    wf = load_workflow()
+    for job in ("gate-compare", "verdict"):
+        wf["jobs"][job]["if"] = condition
+    pr = PullRequest(tmp_path)
+    older, newer = pr.push("push A"), pr.push("push B")
+    a = pr.replay(older, checks=None, workflow=wf, cancel_at=("gate-shard-1", "Run shard"), env=TINY)
+    b = pr.replay(newer, workflow=wf).run(only=["verdict"])
+    assert _comment_step(b).log.startswith("created")
+    a.run(only=["gate-shard", "gate-compare", "verdict"])  # what is left of A runs after B's verdict
+    assert a.job_results["gate-shard"] == "cancelled"
+    assert a.step("gate-shard-1", "Run shard").outcome == "skipped"
+    assert not a.file("gate-shard-2", ".").exists()  # the shards not started when A was cancelled never start
+    [comment] = pr.comments()
+    if condition == "${{ !cancelled() }}":
+        assert a.job_results == {"gate-shard": "cancelled", "gate-compare": "cancelled", "verdict": "cancelled"}
+        assert f"head `{newer[:12]}`" in comment["body"]
+    else:
+        assert _comment_step(a).log.startswith("updated")  # A's verdict ran after the cancel
+        assert f"head `{older[:12]}`" in comment["body"]

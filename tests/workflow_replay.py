@@ -110,6 +110,7 @@ class StepResult:
 DEFAULT_REF = "refs/heads/main"
 REPOSITORY = "replay/mnist-bench"
 SERVER_URL = "https://github.invalid"
+GITHUB_TOKEN = "ghs_replay"  # the run's own GITHUB_TOKEN (github.token)
 
 
 @dataclass
@@ -239,7 +240,7 @@ class Replay:
             "repository": REPOSITORY,
             "server_url": SERVER_URL,
             "run_id": self.run_id,
-            "token": "",
+            "token": GITHUB_TOKEN,
         }
         return {
             "github": wrap(github),
@@ -317,10 +318,13 @@ class Replay:
             return
         matrix = job.get("strategy", {}).get("matrix", {})
         keys = [k for k in matrix if k not in ("include", "exclude")]
-        outcomes = []
+        outcomes, started_cancelled = [], self.cancelled  # `always()` starts a job on a cancelled run
         for values in itertools.product(*(matrix[k] for k in keys)):
             combo = dict(zip(keys, values, strict=True))
             label = name + "".join(f"-{v}" for v in values)
+            if self.cancelled and not started_cancelled:  # an entry not started when the run was cancelled
+                outcomes.append("cancelled")
+                continue
             start = time.monotonic()
             outcomes.append(self.run_steps(name, label, job, combo))
             self.seconds[label] = time.monotonic() - start
