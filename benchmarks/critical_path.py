@@ -7,6 +7,14 @@ clone, its own empty home, so every compile cache starts cold), the jobs one aft
 It writes each job's wall time, the longest chain of `needs`, the load average before and after, and the
 estimate for a hosted runner by the rule below.
 
+    python benchmarks/critical_path.py --from /tmp/critical-path-XXXX/run
+
+finishes a replay that was stopped part-way (kept with --keep; e.g. when a busy machine would take an hour for
+three shards that each hold the same work, one MLP and one CNN run): the jobs it finished are timed by their
+folders (each job's workspace is made as it starts, and jobs run one after another, so a job lasted from its
+start to the next one's), the unfinished last one is dropped, and the PR's remaining jobs that need no more
+shards (gate-compare, verdict) run now on its artifacts. A matrix job's time is its slowest entry that ran.
+
 The rule, fixed before the first measurement (DERIVATION, copied into the result):
 - On GitHub every job gets its own runner and jobs without a `needs` between them run at the same time, so
   the PR's time is the longest chain of `needs`: max(cost, ab, slowest gate shard + gate-compare) + verdict,
@@ -27,14 +35,17 @@ The rule, fixed before the first measurement (DERIVATION, copied into the result
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -42,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness import env as harness_env  # noqa: E402
-from tests.workflow_replay import Replay, load_workflow, pr_event, project_copy, pull_request_merge  # noqa: E402
+from tests.workflow_replay import Replay, git, load_workflow, pr_event, project_copy, pull_request_merge  # noqa: E402
 
 PR_JOBS = ["cost", "ab", "gate-shard", "gate-compare", "verdict"]
 SETUP_S = 90.0
@@ -82,6 +93,19 @@ def estimate(workflow: dict, seconds: dict[str, float], jobs: list[str]) -> dict
     return out
 
 
+def birth(path: Path) -> float:
+    """When a folder was made (its birth time; Python 3.11's os.stat has none on Linux)."""
+    text = subprocess.run(["stat", "-c", "%w", str(path)], capture_output=True, text=True, check=True).stdout.strip()
+    stamp = datetime.strptime(text[:26] + text[29:], "%Y-%m-%d %H:%M:%S.%f %z")  # nanoseconds cut to micro
+    return stamp.timestamp()
+
+
+def seconds_from_folders(run: Path) -> dict[str, float]:
+    """Each finished job's seconds, from one job's workspace being made to the next one's; the last is dropped."""
+    starts = sorted((birth(p), p.name) for p in (run / "jobs").iterdir())
+    return {label: nxt - start for (start, label), (nxt, _) in itertools.pairwise(starts)}
+
+
 def machine_name() -> str:
     model = harness_env.cpu_model()
     return re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-") + f"-{os.cpu_count()}cpu"
@@ -92,18 +116,29 @@ def main() -> None:
     parser.add_argument("--machine", default=None, help="name of this machine in the result (default: CPU model)")
     parser.add_argument("--out", type=Path, default=None, help="result file (default results/critical-path/NAME.json)")
     parser.add_argument("--keep", action="store_true", help="keep the replay's folder and print where it is")
+    parser.add_argument("--from", dest="stopped", type=Path, help="finish this stopped replay's run folder")
     args = parser.parse_args()
     machine = args.machine or machine_name()
     out = args.out or ROOT / "results" / "critical-path" / f"{machine}.json"
 
-    work = Path(tempfile.mkdtemp(prefix="critical-path-"))
-    project, base = project_copy(work / "project")
-    _moved, head, merge = pull_request_merge(project, base, ("NOTES.md", "a change that changes nothing measured\n"))
     workflow = load_workflow()
+    if args.stopped:
+        work, earlier = args.stopped.parent, seconds_from_folders(args.stopped)
+        project = work / "project"
+        merge = git(project, "rev-parse", "HEAD")
+        base, head = git(project, "rev-parse", "HEAD^1"), git(project, "rev-parse", "HEAD^2")
+        remaining = ["gate-compare", "verdict"]
+    else:
+        work, earlier, remaining = Path(tempfile.mkdtemp(prefix="critical-path-")), {}, PR_JOBS
+        project, base = project_copy(work / "project")
+        _moved, head, merge = pull_request_merge(
+            project, base, ("NOTES.md", "a change that changes nothing measured\n")
+        )
     replay = Replay(workflow, project, merge, work / "run", "pull_request", pr_event(base, head))
     load_before, started = os.getloadavg(), time.time()
-    replay.run(only=PR_JOBS)
+    replay.run(only=remaining)
     load_after = os.getloadavg()
+    replay.seconds = {**earlier, **replay.seconds}
     jobs = replay.order(PR_JOBS)
     failed = [(r.job, r.name, r.log[-1500:]) for r in replay.results if r.outcome == "failure"]
     result = {
@@ -116,7 +151,12 @@ def main() -> None:
         "event": "pull_request",
         "settings": {k: str(v) for k, v in workflow["env"].items()},
         "caches": "cold: every job its own empty home",
-        "jobs_run": "one after another on this machine",
+        "jobs_run": "one after another on this machine"
+        + (
+            f"; finished from a stopped replay ({args.stopped}), its jobs timed by their folders"
+            if args.stopped
+            else ""
+        ),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "total_s": round(time.time() - started, 1),
         "load_average_before": [round(x, 2) for x in load_before],
@@ -131,7 +171,7 @@ def main() -> None:
     out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(json.dumps({k: result[k] for k in ("job_seconds", "estimate", "load_average_before", "load_average_after")}))
     print(f"written {out}" + (f"; replay in {work}" if args.keep else ""))
-    if not args.keep:
+    if not args.keep and not args.stopped:
         shutil.rmtree(work, ignore_errors=True)
 
 
