@@ -623,3 +623,56 @@ def test_replay_a_superseded_run_cancelled_mid_way_leaves_the_newer_verdict(tmp_
     else:
         assert _comment_step(a).log.startswith("updated")  # A's verdict ran after the cancel
         assert f"head `{older[:12]}`" in comment["body"]
+
+
+# --- the refresh flow ------------------------------------------------------------------------------------
+
+DISPATCH = {"refresh_baselines": True, "gpu": False, "gpu_runs_on": "[]"}
+
+
+def _pr_warning(replay: Replay) -> str:
+    return replay.step("refresh-baselines", "Say when the PR's checks will not start by themselves").log
+
+
+@pytest.mark.slow
+def test_replay_the_refresh_flow_opens_a_pr_with_the_new_baselines(tmp_path):
+    """Run workflow with refresh_baselines: the shards run, refresh-baselines merges them and saves the gate and
+    cost baselines, and create-pull-request (recorded, not sent) gets those files, its branch and the PAT."""
+    project, head = project_copy(tmp_path / "project")
+    replay = Replay(load_workflow(), project, head, tmp_path / "run", "workflow_dispatch", {"ref": "refs/heads/main"})
+    replay.env, replay.inputs, replay.run_id = TINY, DISPATCH, "77"
+    replay.secrets = {"BASELINE_PR_TOKEN": "github_pat_replay"}
+    replay.run(only=["gate-shard", "refresh-baselines"])
+    assert replay.job_results == {"gate-shard": "success", "refresh-baselines": "success"}, [
+        r.log[-1500:] for r in replay.results if r.outcome == "failure"
+    ]
+    [pr] = replay.pull_requests
+    assert pr["token"] == "github_pat_replay" and pr["branch"] == "baseline-refresh/77"
+    assert pr["add-paths"] == "results/baselines" and "(run 77)" in pr["commit-message"]
+    assert "results/baselines/CL-cpu/smoke.json" in pr["files"]
+    assert all(f.startswith("results/baselines/") for f in pr["files"])
+    # the cost baselines the refresh measured: CL, and CPU at 2 and 4 threads (MLP only in this workload)
+    cost = [f for f in pr["files"] if f.startswith("results/baselines/cost/")]
+    for key in ("CL-OpenCLRenderer-", "CPU-ClangRenderer-threads2-", "CPU-ClangRenderer-threads4-"):
+        assert [f for f in cost if f.startswith(f"results/baselines/cost/{key}") and "mlp" in f], (key, cost)
+    saved = json.loads(replay.file("refresh-baselines", "results/baselines/CL-cpu/smoke.json").read_text())
+    assert saved["note"] == "refreshed by https://github.invalid/replay/mnist-bench/actions/runs/77"
+    assert "::warning" not in _pr_warning(replay)  # a PAT's PR starts its checks
+
+
+def test_a_refresh_pr_opened_with_the_workflows_token_says_its_checks_will_not_start(tmp_path):
+    """Without BASELINE_PR_TOKEN the PR is opened with GITHUB_TOKEN, whose PRs start no workflow: a warning says so."""
+    wf = load_workflow()
+    job = wf["jobs"]["refresh-baselines"]
+    job["needs"] = []
+    measure = next(s for s in job["steps"] if s.get("name", "").startswith("New gate baseline"))
+    measure["run"] = "mkdir -p results/baselines/CL-cpu && echo '{}' > results/baselines/CL-cpu/gate.json"  # fast
+    project, head = project_copy(tmp_path / "project")
+    replay = Replay(wf, project, head, tmp_path / "run", "workflow_dispatch", {"ref": "refs/heads/main"})
+    replay.inputs = DISPATCH
+    replay.run(only=["refresh-baselines"])
+    [pr] = replay.pull_requests
+    assert pr["token"] == "ghs_replay" and pr["files"] == ["results/baselines/CL-cpu/gate.json"]
+    assert f"::warning title=Baseline PR without checks::{pr['url']} was opened with GITHUB_TOKEN" in _pr_warning(
+        replay
+    )
