@@ -1,7 +1,10 @@
-"""bench.yml, replayed: its `run:` steps in order on a copy of this project, for a pass, a regression and a
-missing baseline (tests/workflow_replay.py does the replaying; tiny workloads through the workflow's env),
-plus the workflow's shape: what runs on a cancelled run, which base the A/B times against, what main gates,
-the pinned actions and runner image, the per-job compile caches, the refresh job's inputs."""
+"""bench.yml, replayed: its steps in order on a copy of this project (tests/workflow_replay.py does the replaying;
+tiny workloads through the workflow's env). Slow: a pull request with no baseline, a pass and a cost regression;
+three gate shards on three CPU identities (bit-identical, then a 1 pp drop caught); each job kind caching its own
+kernels with GitHub's cache semantics; the refresh flow. Fast: the PR comment across runs under node (a rerun, a
+person's marker comment, a crashed verdict, a fork, a superseded run cancelled mid-way), budgets on a slow VM, the
+cache store's rules, and the workflow's shape: what runs on a cancelled run, which base the A/B times against,
+what main gates, the pinned actions and runner image, the per-job compile caches, the refresh job's inputs."""
 
 from __future__ import annotations
 
