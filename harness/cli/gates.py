@@ -15,6 +15,7 @@ from harness.cli.app import (
     FOLDER,
     HiddenArgument,
     ModelChoice,
+    budgets_option,
     cli,
     cost_root,
     data_dir_option,
@@ -130,6 +131,7 @@ def baseline_show(baseline_spec: str, root: Path, fmt: str) -> None:
 )
 @output_option("Also write the comparison JSON here.")
 @root_option
+@budgets_option
 def compare(
     current_path,
     baseline_arg,
@@ -142,6 +144,7 @@ def compare(
     allow_missing,
     output,
     root,
+    budgets,
 ) -> None:
     """Compare CURRENT with BASELINE (default: the stored baseline of CURRENT's suite).
 
@@ -166,6 +169,7 @@ def compare(
         root=root,
         strict_env=strict_env,
         allow_missing=allow_missing,
+        budgets=budgets == "fail",
     )
     sources = [("CURRENT", current_path), ("BASELINE", Path(doc["baseline"]["path"]) if doc["baseline"] else None)]
     write_output(output, doc, sources)

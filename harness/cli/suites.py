@@ -11,10 +11,12 @@ from harness.base import inputs
 from harness.cli.app import (
     FiniteFloat,
     beam_option,
+    budgets_option,
     cli,
     data_dir_option,
     echo_err,
     finish,
+    finish_summary,
     format_option,
     live,
     out_dir_option,
@@ -133,7 +135,10 @@ def suite_show(name: str, repeat: int | None, seeds: list[int] | None, fmt: str)
 @beam_option("Every run with BEAM-searched kernels (warm them first: `mnist-bench warmup --beam N`).")
 @data_dir_option
 @quiet_option
-def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, isolate, beam, data_dir) -> None:
+@budgets_option
+def suite_run(
+    name, device_names, repeat, seeds, only, shard, out_dir, resume, isolate, beam, data_dir, budgets
+) -> None:
     """Run suite NAME's configs over its seeds and devices; write results and a summary."""
     from harness.run import progress, runner
 
@@ -152,7 +157,7 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, i
         )
     show(console.summary_table(outcome.summary))
     click.echo(f"ran {len(outcome.ran)}, reused {len(outcome.skipped)}; summary: {outcome.summary_path}")
-    finish(outcome.problems)
+    finish_summary(outcome.summary, budgets)
 
 
 @cli.command()
@@ -160,7 +165,8 @@ def suite_run(name, device_names, repeat, seeds, only, shard, out_dir, resume, i
 @output_option("Write the summary JSON here.")
 @format_option("the summary")
 @quiet_option
-def merge(paths: tuple[Path, ...], output: Path | None, fmt: str) -> None:
+@budgets_option
+def merge(paths: tuple[Path, ...], output: Path | None, fmt: str, budgets: str) -> None:
     """Merge shard folders PATHS of run results into one summary."""
     from harness.documents import summary
 
@@ -172,7 +178,7 @@ def merge(paths: tuple[Path, ...], output: Path | None, fmt: str) -> None:
     show(documents.render(doc, fmt), fmt)
     if path and fmt == "text":
         click.echo(f"summary: {path}")
-    finish(summary.problems(doc))
+    finish_summary(doc, budgets)
 
 
 @cli.command()

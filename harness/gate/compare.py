@@ -150,9 +150,11 @@ def compare(
     current_path: str,
     baseline_path: str,
     strict_env: bool = False,
+    budgets: bool = True,
 ) -> dict[str, Any]:
     """The comparison document (validated against comparison.schema.json). With no baseline
-    (`baseline` None) nothing is compared, but the current summary's own problems still decide."""
+    (`baseline` None) nothing is compared, but the current summary's own problems still decide; a run over
+    its time budget is one of them, or (`budgets` False) only a warning."""
     env_diff = summary.env_differences(baseline["machines"], current["machines"]) if baseline is not None else []
     if env_diff and strict_env:
         raise HarnessError("environment differs from the baseline (--strict-env): " + "; ".join(env_diff))
@@ -162,12 +164,13 @@ def compare(
     clock_gated = clock_comparable(base_machines, current["machines"])
     numerics_match = len(n := _numerics(current["machines"])) == 1 and n == _numerics(base_machines)
     rows, regressions, untested, notes = _rows(pairs, rules, clock_gated, numerics_match)
-    problems = regressions + summary.problems(current, label="name")
+    problems = regressions + summary.problems(current, label="name", budgets=budgets)
     if baseline is None:
         warnings = [missing_baseline(baseline_path)]
     else:
         warnings = _suite_warning(current, baseline) + unmatched + setting_differences(pairs)
         warnings += seed_differences(pairs) + repeat_notes(pairs) + untested
+    warnings += [] if budgets else [f"over budget (not gated): {o}" for o in summary.budget_overruns(current, "name")]
     if any(PLAIN in r["reason"] for r in rows):
         warnings.append(
             "rows marked `a plain difference` have one value on each side, so noise cannot be told from a change; "
@@ -238,6 +241,7 @@ def from_paths(
     root: Path = baselines.DEFAULT_ROOT,
     strict_env: bool = False,
     allow_missing: bool = False,
+    budgets: bool = True,
 ) -> dict[str, Any]:
     """`mnist-bench compare`: CURRENT against `baseline`, each a run file, a folder of run results (any
     suites and single runs), a summary or a stored baseline; `baseline` may also be `auto`, the stored one
@@ -255,6 +259,7 @@ def from_paths(
         current_path=str(current_path),
         baseline_path=str(path),
         strict_env=strict_env,
+        budgets=budgets,
     )
     return doc
 
