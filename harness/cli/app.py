@@ -365,7 +365,7 @@ def finish_summary(doc: dict, budgets: str) -> None:
 
     if budgets == "warn":
         for overrun in summary.budget_overruns(doc):
-            show(f"WARNING over budget (not gated: --budgets warn): {overrun}", err=True)
+            show(f"WARN over budget (not gated: --budgets warn): {overrun}", err=True)
     finish(summary.problems(doc, budgets=budgets == "fail"))
 
 
