@@ -104,6 +104,9 @@ def test_main_gates_accuracy_and_exact_counts_never_wall_clock():
         s for s in wf["jobs"]["gate-compare"]["steps"] if s.get("name") == "Compare with the committed baseline"
     )
     assert "GATE_RULES" not in compare.get("env", {})  # no per-event override
+    # a given rule only replaces its metric's default: without --only-rules the step-time default would
+    # compare wall-clock across VMs again
+    assert "--only-rules" in compare["run"]
     assert "history" in wf["jobs"] and wf["jobs"]["history"]["needs"] == ["cost", "gate-compare"]
 
 
