@@ -402,7 +402,7 @@ def test_worker_protocol_survives_tinygrad_debug_output():
     """DEBUG=2 makes tinygrad print a line per kernel on stdout; the replies must still parse."""
     import os
 
-    worker = ROOT / "harness" / "worker.py"
+    worker = ROOT / "harness" / "tg" / "worker.py"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DEBUG": "2"}
     done = subprocess.run(
         [sys.executable, "-P", str(worker), "--models", "mlp"],
