@@ -25,7 +25,6 @@ from harness.base.errors import ExitCode, HarnessError
 from harness.cli import FiniteFloat, cli
 from harness.documents import baselines, schema, suites
 from harness.gate import compare, continuous, cost, history, rules, verdict
-from harness.report import console
 from harness.tg import env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,12 +176,12 @@ def _through_verdict(check: str, doc: dict[str, Any], folder: Path) -> None:
     path = folder / f"{check}.json"
     path.write_text(documents.dumps(doc))
     combined = verdict.combine({check: path})
-    for fmt in console.FORMATS:
+    for fmt in documents.FORMATS:
         documents.render(combined, fmt)
 
 
 def _render_comparison(doc: dict[str, Any], folder: Path) -> None:
-    for fmt in console.FORMATS:
+    for fmt in documents.FORMATS:
         documents.render(doc, fmt)
         if doc["suite"] == continuous.SUITE:
             documents.render(doc, fmt)
@@ -190,17 +189,17 @@ def _render_comparison(doc: dict[str, Any], folder: Path) -> None:
 
 
 def _render_cost_comparison(doc: dict[str, Any], folder: Path) -> None:
-    for fmt in console.FORMATS:
+    for fmt in documents.FORMATS:
         documents.render(doc, fmt)
     _through_verdict("cost", doc, folder)
 
 
 def _render_summary(doc: dict[str, Any], folder: Path) -> None:
-    for fmt in console.FORMATS:
+    for fmt in documents.FORMATS:
         documents.render(doc, fmt)
     history.from_summary(doc)
     parsed = [rules.parse_rule(r) for r in rules.DEFAULT_RULES]
-    for fmt in console.FORMATS:
+    for fmt in documents.FORMATS:
         documents.render(compare.compare(doc, doc, parsed, current_path="a", baseline_path="b"), fmt)
 
 
@@ -208,7 +207,7 @@ def _render_baseline(doc: dict[str, Any], folder: Path) -> None:
     path = folder / "root" / "KEY" / "gate.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(documents.dumps(doc))
-    for fmt in console.FORMATS:
+    for fmt in documents.FORMATS:
         result = invoke("baseline", "show", str(path), "--format", fmt)
         assert result.exit_code == 0, result.output
     baselines.listing(folder / "root")
@@ -217,7 +216,7 @@ def _render_baseline(doc: dict[str, Any], folder: Path) -> None:
 def _render_cost(doc: dict[str, Any], folder: Path) -> None:
     history.from_cost(doc)
     profile = {**doc["profiles"][0], "_key": doc["key"], "_path": "x"}
-    for fmt in console.FORMATS:
+    for fmt in documents.FORMATS:
         documents.render(cost.compare(doc, [profile]), fmt)
 
 

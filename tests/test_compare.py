@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from harness import documents
 from harness.base import stats
 from harness.base.errors import HarnessError
-from harness.base.metrics import METRICS
+from harness.base.metrics import METRICS, format_stat
 from harness.cli import cli
 from harness.documents import baselines, schema
 from harness.documents import summary as summary_mod
@@ -243,10 +243,10 @@ def test_one_config_on_two_devices_is_refused_not_half_compared():
 
 def test_values_read_as_plain_numbers():
     v = {"mean": 1.4308907, "std": 0.068005, "n": 3}
-    assert compare.describe_values(v, "step_time_s") == "1431 ± 68 ms (n=3)"
+    assert format_stat(v, "step_time_s") == "1431 ± 68 ms (n=3)"
     mlp = {"mean": 0.0814795, "std": 0.0023475, "n": 3}
-    assert compare.describe_values(mlp, "step_time_s") == "81.5 ± 2.3 ms (n=3)"
-    assert compare.describe_values({"mean": 98.65, "std": 0.044, "n": 3}, "accuracy") == "98.65 ± 0.04% (n=3)"
+    assert format_stat(mlp, "step_time_s") == "81.5 ± 2.3 ms (n=3)"
+    assert format_stat({"mean": 98.65, "std": 0.044, "n": 3}, "accuracy") == "98.65 ± 0.04% (n=3)"
 
 
 def _counts(*values: float) -> dict:

@@ -235,7 +235,7 @@ def format_option(what: str = "the output"):
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice(console.FORMATS),
+        type=click.Choice(documents.FORMATS),
         default="text",
         show_default=True,
         help=f"How to print {what}.",

@@ -264,10 +264,6 @@ def from_paths(
     return doc
 
 
-def describe_values(v: dict[str, Any] | None, metric: str) -> str:
-    return format_stat(v, metric)
-
-
 def delta_text(row: dict[str, Any]) -> str:
     """A percentage metric's change in points (97.2% -> 97.1% is -0.10 pp); any other's relative change."""
     if row["delta"] is None:
@@ -298,8 +294,8 @@ def _cells(doc: dict[str, Any]) -> list[tuple[str, ...]]:
         (
             r["config"],
             r["metric"],
-            describe_values(r["baseline"], r["metric"]),
-            describe_values(r["current"], r["metric"]),
+            format_stat(r["baseline"], r["metric"]),
+            format_stat(r["current"], r["metric"]),
             delta_text(r),
             r["verdict"].upper(),
             r["reason"],

@@ -15,9 +15,6 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
 
-FORMATS = documents.FORMATS
-
-
 # The words a reader scans a text output for, and their colours; a run summary's status value too.
 COLOURS = {"PASS": "green", "ok": "green", "WARNING": "yellow"} | dict.fromkeys(
     ("FAIL", "REGRESSION", "INVALID", "INCOMPLETE", "target_missed", "diverged", "failed"), "red"
